@@ -1,0 +1,40 @@
+"""The `difftlm` command line. Each subcommand lives in `difftlm.commands.<name>` and exposes
+`register(subparsers)`, which adds its parser and sets `func(args) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from models.errors import ConfigError
+from tlm import ElaborationError
+from workloads.errors import TraceError
+
+COMMANDS = ("replay", "layer", "compare")
+USER_ERRORS = (ConfigError, TraceError, ElaborationError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="difftlm", description="Transaction-level simulator for diffusion-model accelerators."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"difftlm.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        print(f"difftlm {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

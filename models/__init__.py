@@ -1,0 +1,1 @@
+"""Hardware models: components, memory models, designs and replay."""

@@ -1,0 +1,235 @@
+"""The trace container: manifest + op table + per-step statistics, in one zip archive.
+
+Layout of a `.trace.zip` file (schema `difftlm-trace`, version `SCHEMA_VERSION`):
+    manifest.json        model, sampler, step list, batch, seed, quantization, provenance,
+                         synthetic_stats, ...
+    ops.json             the op table (list of `OpRecord` rows, execution order)
+    steps/00000.npz      statistics of step 0, ... one file per executed sampler step
+
+A step file holds scalar statistics as `s/<stat>/ops` (op ids) + `s/<stat>/values`, and array
+statistics as `a/<stat>/<op_id>`. Steps are read lazily, one at a time, so an SD-scale trace
+replays without loading every array. Statistic names and value checks live in `stats.STATS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any, Iterable, Iterator
+
+import attrs
+import numpy as np
+
+from .errors import TraceError
+from .schema import OpRecord, op_from_dict
+from .stats import validate_stat
+
+SCHEMA = "difftlm-trace"
+SCHEMA_VERSION = 1
+REQUIRED_MANIFEST = ("schema", "version", "model", "steps", "batch", "synthetic_stats")
+
+
+@attrs.define
+class StepStats:
+    """Statistics of one sampler step: scalar stats per op, and per-op arrays."""
+
+    scalars: dict[str, dict[int, float]] = attrs.field(factory=dict)
+    arrays: dict[str, dict[int, np.ndarray]] = attrs.field(factory=dict)
+
+    def scalar(self, stat: str, op_id: int, default: float | None = None) -> float:
+        try:
+            return self.scalars[stat][op_id]
+        except KeyError:
+            if default is not None:
+                return default
+            raise TraceError(f"statistic {stat!r} is missing for op {op_id}") from None
+
+    def array(self, stat: str, op_id: int) -> np.ndarray:
+        try:
+            return self.arrays[stat][op_id]
+        except KeyError:
+            raise TraceError(f"array statistic {stat!r} is missing for op {op_id}") from None
+
+
+def _step_name(i: int) -> str:
+    return f"steps/{i:05d}.npz"
+
+
+def encode_step(stats: StepStats) -> bytes:
+    payload: dict[str, np.ndarray] = {}
+    for stat, per_op in stats.scalars.items():
+        ids = sorted(per_op)
+        payload[f"s/{stat}/ops"] = np.asarray(ids, dtype=np.int32)
+        payload[f"s/{stat}/values"] = np.asarray([per_op[i] for i in ids], dtype=np.float64)
+    for stat, per_op in stats.arrays.items():
+        for op_id, arr in per_op.items():
+            payload[f"a/{stat}/{op_id}"] = np.asarray(arr)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **payload)
+    return buf.getvalue()
+
+
+def decode_step(data: bytes, where: str) -> StepStats:
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        files = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # corrupted member
+        raise TraceError(f"{where}: unreadable step file ({exc.__class__.__name__}: {exc})") from None
+    stats = StepStats()
+    for key, arr in files.items():
+        parts = key.split("/")
+        if parts[0] == "s" and len(parts) == 3 and parts[2] == "ops":
+            values = files.get(f"s/{parts[1]}/values")
+            if values is None or values.shape != arr.shape:
+                raise TraceError(f"{where}: s/{parts[1]}/values must match s/{parts[1]}/ops in length")
+            stats.scalars[parts[1]] = dict(zip(arr.tolist(), values.tolist()))
+        elif parts[0] == "a" and len(parts) == 3:
+            stats.arrays.setdefault(parts[1], {})[int(parts[2])] = arr
+        elif not (parts[0] == "s" and len(parts) == 3 and parts[2] == "values"):
+            raise TraceError(f"{where}: unexpected member {key!r}")
+    return stats
+
+
+def validate_step(stats: StepStats, ops: list[OpRecord], where: str) -> None:
+    n = len(ops)
+    for stat, per_op in stats.scalars.items():
+        for op_id, value in per_op.items():
+            if not 0 <= op_id < n:
+                raise TraceError(f"{where}: {stat} names op {op_id}, the op table has {n} ops")
+            validate_stat(stat, value, ops[op_id], f"{where}: {stat}[op {op_id}]")
+    for stat, per_op in stats.arrays.items():
+        for op_id, arr in per_op.items():
+            if not 0 <= op_id < n:
+                raise TraceError(f"{where}: {stat} names op {op_id}, the op table has {n} ops")
+            validate_stat(stat, arr, ops[op_id], f"{where}: {stat}[op {op_id}]")
+
+
+def write_trace(
+    path: str | os.PathLike, manifest: dict[str, Any], ops: list[OpRecord], steps: Iterable[StepStats]
+) -> None:
+    """Write a trace atomically (temporary file + rename); validates as it writes."""
+    manifest = {"schema": SCHEMA, "version": SCHEMA_VERSION, **manifest}
+    _validate_manifest(manifest)
+    for i, op in enumerate(ops):
+        op_from_dict(i, op.to_dict())
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".zip")
+    os.close(fd)
+    try:
+        count = 0
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr("ops.json", json.dumps([op.to_dict() for op in ops]))
+            for i, st in enumerate(steps):
+                validate_step(st, ops, _step_name(i))
+                zf.writestr(_step_name(i), encode_step(st))
+                count += 1
+            if count != len(manifest["steps"]):
+                raise TraceError(
+                    f"manifest.steps lists {len(manifest['steps'])} steps but {count} step tables were given"
+                )
+            zf.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _validate_manifest(m: dict[str, Any]) -> None:
+    for key in REQUIRED_MANIFEST:
+        if key not in m:
+            raise TraceError(f"manifest.{key}: missing required field")
+    if m["schema"] != SCHEMA:
+        raise TraceError(f"manifest.schema: is {m['schema']!r}, expected {SCHEMA!r}; not a DiffTLM trace")
+    if m["version"] != SCHEMA_VERSION:
+        raise TraceError(
+            f"manifest.version: trace schema version {m['version']!r} is not supported "
+            f"(this DiffTLM reads version {SCHEMA_VERSION}); re-capture or convert the trace"
+        )
+    if not isinstance(m["steps"], list) or not m["steps"]:
+        raise TraceError("manifest.steps: must be a non-empty list of sampler timesteps")
+    if not isinstance(m["batch"], int) or m["batch"] < 1:
+        raise TraceError(f"manifest.batch: must be a positive integer, got {m['batch']!r}")
+    if not isinstance(m["synthetic_stats"], bool):
+        raise TraceError("manifest.synthetic_stats: must be true or false")
+
+
+class Trace:
+    """A trace opened for reading: manifest and op table eagerly, steps lazily."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise TraceError(f"trace {self.path}: no such file")
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise TraceError(f"trace {self.path}: not a DiffTLM trace archive ({exc})") from None
+        names = set(self._zip.namelist())
+        for member in ("manifest.json", "ops.json"):
+            if member not in names:
+                raise TraceError(f"trace {self.path}: missing table {member}")
+        self.manifest = self._json("manifest.json")
+        if not isinstance(self.manifest, dict):
+            raise TraceError("manifest.json: expected a JSON object")
+        _validate_manifest(self.manifest)
+        rows = self._json("ops.json")
+        if not isinstance(rows, list) or not rows:
+            raise TraceError("ops.json: expected a non-empty list of ops")
+        self.ops: list[OpRecord] = [op_from_dict(i, row) for i, row in enumerate(rows)]
+        for i in range(self.n_steps):
+            if _step_name(i) not in names:
+                raise TraceError(f"trace {self.path}: missing table {_step_name(i)} (manifest lists {self.n_steps} steps)")
+
+    def _json(self, member: str):
+        try:
+            return json.loads(self._zip.read(member))
+        except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            raise TraceError(f"{member}: not valid JSON ({exc})") from None
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.manifest["steps"])
+
+    @property
+    def synthetic_stats(self) -> bool:
+        return bool(self.manifest["synthetic_stats"])
+
+    @property
+    def trace_id(self) -> str:
+        """Content hash of the archive (first 16 hex digits of SHA-256)."""
+        h = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()[:16]
+
+    def step(self, i: int) -> StepStats:
+        """Statistics of step `i`, read and validated on demand."""
+        if not 0 <= i < self.n_steps:
+            raise TraceError(f"step {i} is out of range: the trace has {self.n_steps} steps")
+        where = _step_name(i)
+        try:
+            data = self._zip.read(where)
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
+            raise TraceError(f"{where}: unreadable ({exc})") from None
+        stats = decode_step(data, where)
+        validate_step(stats, self.ops, where)
+        return stats
+
+    def iter_steps(self) -> Iterator[StepStats]:
+        for i in range(self.n_steps):
+            yield self.step(i)
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
