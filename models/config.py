@@ -1,0 +1,177 @@
+"""Hardware configuration: attrs classes with units in field names, loadable from TOML.
+
+`HardwareConfig.from_dict` / `load_hw` build the classes from nested tables and reject unknown
+keys with the dotted key path and the known keys. Built-in configs: `common` (the
+apples-to-apples budget of ../shared/design/common-config.md) and per-design paper configs
+registered by the designs themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError
+
+_pos = attrs.validators.gt(0)
+_nonneg = attrs.validators.ge(0)
+
+
+@attrs.frozen
+class PeArrayConfig:
+    """PE array geometry and cycle model."""
+
+    model: str = attrs.field(default="broadcast", validator=attrs.validators.in_(("broadcast", "systolic")))
+    """`broadcast`: rows × cols PEs each doing a `lanes`-wide dot product per cycle (inputs
+    broadcast along a row, weights along a column); `systolic`: a rows × cols systolic array
+    with the SCALE-Sim-style fold model of `dataflow`."""
+    rows: int = attrs.field(default=32, validator=_pos)
+    cols: int = attrs.field(default=32, validator=_pos)
+    lanes: int = attrs.field(default=1, validator=_pos)
+    """MACs per PE per cycle (dot-product width) in the broadcast model."""
+    dataflow: str = attrs.field(default="os", validator=attrs.validators.in_(("os", "ws", "is")))
+    """Systolic dataflow: output, weight or input stationary (systolic model only)."""
+
+
+@attrs.frozen
+class BufferConfig:
+    """One on-chip SRAM buffer."""
+
+    capacity_kib: float = attrs.field(validator=_pos)
+    bytes_per_cycle: int = attrs.field(default=64, validator=_pos)
+    """Port width: bytes moved in or out per accelerator clock cycle."""
+    double_buffer: bool = True
+    """Tiles take at most half the capacity so the next tile loads while one is in use."""
+
+    @property
+    def capacity_bytes(self) -> int:
+        return int(self.capacity_kib * 1024)
+
+
+@attrs.frozen
+class BuffersConfig:
+    """The four buffers of the common budget (MHDiff's sizes: 360/132/48/132 KiB)."""
+
+    global_buffer: BufferConfig = BufferConfig(360)
+    activation: BufferConfig = BufferConfig(132)
+    weight: BufferConfig = BufferConfig(48)
+    output: BufferConfig = BufferConfig(132)
+
+
+@attrs.frozen
+class VectorUnitConfig:
+    """Vector unit for nonlinear and elementwise ops."""
+
+    lanes: int = attrs.field(default=32, validator=_pos)
+    """Elements per cycle (assumption A-21: 32 elements/cycle, the output-buffer rate)."""
+    ops_per_element: dict[str, float] = attrs.field(
+        factory=lambda: {"groupnorm": 2.0, "layernorm": 2.0, "softmax": 3.0}
+    )
+    """Passes per element by op kind (norms: statistics + normalise; softmax: max, exp-sum,
+    divide); kinds not listed take one pass."""
+
+
+@attrs.frozen
+class MemoryConfig:
+    """Which registered memory model serves DRAM traffic, with parameter overrides."""
+
+    model: str = "lpddr4-3200-4ch"
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class HardwareConfig:
+    name: str = "custom"
+    freq_mhz: float = attrs.field(default=500.0, validator=_pos)
+    """Accelerator clock (PE array, buffers, vector unit), MHz."""
+    node_nm: int = attrs.field(default=28, validator=_pos)
+    """Technology node the energy tables are scaled to."""
+    pe_array: PeArrayConfig = PeArrayConfig()
+    buffers: BuffersConfig = BuffersConfig()
+    vector: VectorUnitConfig = VectorUnitConfig()
+    memory: MemoryConfig = MemoryConfig()
+    weight_residency: str = attrs.field(
+        default="auto", validator=attrs.validators.in_(("auto", "never", "always"))
+    )
+    """Weights re-read from DRAM every step unless the whole model fits in the global buffer
+    (`auto`; common-config rule, dataflows.md §8.2 item 9); `never` always re-reads."""
+    designs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    """Per-design parameter overrides, by design name (each design validates its own)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "hw") -> "HardwareConfig":
+        return structure(cls, data, where)
+
+    def evolve(self, **changes) -> "HardwareConfig":
+        return attrs.evolve(self, **changes)
+
+
+def structure(cls: type, data: Any, where: str):
+    """Build attrs class `cls` from nested dicts; errors name the dotted key and the fix."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in attrs.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known keys: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        typ = hints[name]
+        if attrs.has(typ) and not isinstance(value, typ):
+            if isinstance(value, dict):
+                base = attrs.asdict(fields[name].default, recurse=False) if fields[name].default is not attrs.NOTHING else {}
+                value = structure(typ, {**base, **value}, f"{where}.{name}")
+            else:
+                raise ConfigError(f"{where}.{name}: expected a table")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_hw(spec: str | os.PathLike | None) -> HardwareConfig:
+    """A built-in config by name (`common`) or a TOML file; None gives `common`."""
+    if spec is None or spec == "common":
+        return COMMON
+    path = os.fspath(spec)
+    if not path.endswith(".toml"):
+        raise ConfigError(
+            f"--hw {path!r}: not a known config; use 'common', 'paper' (compare only) or a .toml file"
+        )
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--hw {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--hw {path}: invalid TOML ({exc})") from None
+    data.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    return HardwareConfig.from_dict(data)
+
+
+COMMON = HardwareConfig(name="common")
+"""The common comparison budget: 500 MHz, 28 nm, 32×32 int8 MACs (broadcast array), MHDiff's
+672 KiB of SRAM, LPDDR4-3200 with 4 × 16-bit channels (../shared/design/common-config.md)."""
+
+
+def kib(nbytes: float) -> str:
+    return f"{nbytes / 1024:.1f} KiB" if nbytes < 1 << 20 else f"{nbytes / (1 << 20):.2f} MiB"
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+__all__ = [
+    "BufferConfig", "BuffersConfig", "COMMON", "HardwareConfig", "MemoryConfig", "PeArrayConfig",
+    "VectorUnitConfig", "ceil_div", "kib", "load_hw", "structure",
+]

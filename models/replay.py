@@ -1,0 +1,236 @@
+"""`replay`: run one trace on one design and measure where the time goes.
+
+The walk: trace reader → design.jobs(step, op) → pipeline (loader → compute → writer) →
+activity recorder → `Result`. Every number in the result comes from the recorded activity and the
+components' counters; after the run the invariants are checked (all transactions and jobs
+complete, buffers drained and never over capacity, compute + memory − overlap + idle = total).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections import defaultdict
+from importlib import metadata
+from typing import Any
+
+import attrs
+import numpy as np
+import simpy
+
+from tlm import ActivityRecorder, Module, elaborate, write_json_atomic
+from workloads import Trace
+
+from .config import COMMON, HardwareConfig
+from .designs import get_design
+from .memory import create_memory_model, memory_model_config
+from .result import Result
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("difftlm", "simpy", "numpy", "attrs"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _progress_bar(enabled: bool, total: int, desc: str):
+    """A tqdm bar (silent when not on a terminal) whose `update(step)` advances one step."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, disable=None)
+
+
+def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMON,
+           memory: str | None = None, memory_params: dict[str, Any] | None = None,
+           design_params: dict[str, Any] | None = None, quantum_ps: int = 0,
+           chrome_trace: str | None = None, progress: bool = False) -> Result:
+    """Replay `trace` on `design` with hardware `hw` and a memory model (default: the config's)."""
+    if not isinstance(trace, Trace):
+        trace = Trace(trace)
+    wall0 = time.perf_counter()
+    d = get_design(design)(hw, design_params)
+    mem_name = memory or hw.memory.model
+    mem_params = memory_params if memory is not None else {**hw.memory.params, **(memory_params or {})}
+    mem = create_memory_model(mem_name, mem_params)
+    env = simpy.Environment()
+    recorder = ActivityRecorder()
+    top = Module("acc")
+    d.build(env, top, recorder, mem, trace, quantum_ps)
+    elaborate(top)
+    bar = _progress_bar(progress, trace.n_steps, design)
+    counted = _Counter(d.jobs(trace, progress=(lambda s: bar.update(1)) if bar else None))
+    d.pipeline.run(counted)
+    env.run()
+    if bar:
+        bar.close()
+    wall = time.perf_counter() - wall0
+    result = _collect(trace, d, hw, mem_name, mem, recorder, env, counted.n, wall)
+    if chrome_trace:
+        names = [f"s{s}:{op.name}" for s in range(trace.n_steps) for op in trace.ops]
+        write_json_atomic(chrome_trace, recorder.chrome_trace(names))
+    return result
+
+
+class _Counter:
+    """Counts the jobs a design emits as the loader consumes them."""
+
+    def __init__(self, it):
+        self._it = iter(it)
+        self.n = 0
+
+    def __iter__(self):
+        for job in self._it:
+            self.n += 1
+            yield job
+
+
+def _check_invariants(d, env, recorder, n_jobs: int) -> None:
+    problems = []
+    if d.pipeline.jobs_done != n_jobs:
+        problems.append(f"{n_jobs - d.pipeline.jobs_done} jobs did not complete")
+    if d.dram.last_done_ps > env.now:
+        problems.append("a DRAM transaction completed after the end of the run")
+    for name, buf in d.buffers.items():
+        if buf.used != 0:
+            problems.append(f"{buf.name} still holds {buf.used} bytes")
+        if buf.peak > buf.capacity:
+            problems.append(f"{buf.name} peaked over capacity")
+    if recorder.end_ps() > env.now:
+        problems.append("activity recorded after the end of the run")
+    if problems:
+        raise RuntimeError("replay invariant violated: " + "; ".join(problems))
+
+
+def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: ActivityRecorder,
+             env: simpy.Environment, n_jobs: int, wall_s: float) -> Result:
+    _check_invariants(d, env, recorder, n_jobs)
+    total = int(env.now)
+    clock = d.clock
+    n_ops, n_steps = len(trace.ops), trace.n_steps
+    n_labels = n_ops * n_steps
+    cyc = clock.ps_to_cycles
+
+    marks = d.pipeline.marks
+    labels = [lab for _, lab in marks]
+    bounds = [0] + [t for t, _ in marks[1:]] + [total]
+    windows = recorder.breakdowns(bounds) if marks else []
+    win_by_label = dict(zip(labels, windows))
+    step_first = {}
+    for t, lab in marks:
+        step_first.setdefault(lab // n_ops, t)
+    step_bounds = [0] + [step_first[s] for s in sorted(step_first)][1:] + [total]
+    step_windows = dict(zip(sorted(step_first), recorder.breakdowns(step_bounds))) if marks else {}
+    whole = recorder.breakdowns([0, total])[0]
+    assert whole.compute_ps + whole.memory_ps - whole.overlap_ps + whole.idle_ps == whole.total_ps
+
+    busy_label = recorder.busy_by_label(n_labels)
+    pe_busy = busy_label.get(d.pe.name, np.zeros(n_labels, dtype=np.int64))
+    vec_busy = busy_label.get(d.vector.name, np.zeros(n_labels, dtype=np.int64))
+    dram_busy = busy_label.get(d.dram.name, np.zeros(n_labels, dtype=np.int64))
+    kinds = sorted({k for (_, k, _) in d.dram.bytes})
+    by_label = defaultdict(dict)
+    read_kind, write_kind = defaultdict(int), defaultdict(int)
+    for (lab, kind, write), nbytes in d.dram.bytes.items():
+        key = f"dram_{'write' if write else 'read'}_{kind}_bytes"
+        by_label[lab][key] = by_label[lab].get(key, 0) + nbytes
+        (write_kind if write else read_kind)[kind] += nbytes
+
+    per_op = []
+    macs_label = _macs_by_label(trace)
+    for lab in range(n_labels):
+        step, op_id = divmod(lab, n_ops)
+        op = trace.ops[op_id]
+        w = win_by_label.get(lab)
+        row = {
+            "step": step, "op_id": op_id, "name": op.name, "kind": op.kind,
+            "window_cycles": cyc(w.total_ps) if w else 0.0,
+            "compute_cycles": cyc(w.compute_ps) if w else 0.0,
+            "memory_cycles": cyc(w.memory_ps) if w else 0.0,
+            "overlap_cycles": cyc(w.overlap_ps) if w else 0.0,
+            "idle_cycles": cyc(w.idle_ps) if w else 0.0,
+            "pe_busy_cycles": cyc(int(pe_busy[lab])),
+            "vector_busy_cycles": cyc(int(vec_busy[lab])),
+            "dram_busy_ns": int(dram_busy[lab]) / 1000,
+            "macs": macs_label[op_id],
+        }
+        for kind in kinds:
+            for direction in ("read", "write"):
+                key = f"dram_{direction}_{kind}_bytes"
+                row[key] = by_label[lab].get(key, 0)
+        per_op.append(row)
+
+    per_step = []
+    for s in range(n_steps):
+        w = step_windows.get(s)
+        rows = per_op[s * n_ops:(s + 1) * n_ops]
+        per_step.append({
+            "step": s, "t": trace.manifest["steps"][s],
+            "total_cycles": cyc(w.total_ps) if w else 0.0,
+            "compute_cycles": cyc(w.compute_ps) if w else 0.0,
+            "memory_cycles": cyc(w.memory_ps) if w else 0.0,
+            "overlap_cycles": cyc(w.overlap_ps) if w else 0.0,
+            "idle_cycles": cyc(w.idle_ps) if w else 0.0,
+            "dram_read_bytes": sum(v for r in rows for k, v in r.items() if k.startswith("dram_read_")),
+            "dram_write_bytes": sum(v for r in rows for k, v in r.items() if k.startswith("dram_write_")),
+            "macs": sum(r["macs"] for r in rows),
+        })
+
+    pe = d.pe
+    macs = d.pipeline.macs
+    total_cycles = cyc(total)
+    summary = {
+        "design": d.name,
+        "total_cycles": total_cycles,
+        "total_ns": total / 1000,
+        "total_ps": total,
+        "compute_cycles": cyc(whole.compute_ps),
+        "memory_cycles": cyc(whole.memory_ps),
+        "overlap_cycles": cyc(whole.overlap_ps),
+        "idle_cycles": cyc(whole.idle_ps),
+        "compute_only_cycles": cyc(whole.compute_only_ps),
+        "memory_only_cycles": cyc(whole.memory_only_ps),
+        "compute_ps": whole.compute_ps, "memory_ps": whole.memory_ps,
+        "overlap_ps": whole.overlap_ps, "idle_ps": whole.idle_ps,
+        "pe_busy_cycles": d.pipeline.unit_cycles["pe"],
+        "vector_busy_cycles": d.pipeline.unit_cycles["vector"],
+        "macs": macs,
+        "pe_utilization": macs / (pe.macs_per_cycle * total_cycles) if total_cycles else 0.0,
+        "pe_busy_utilization": macs / (pe.macs_per_cycle * d.pipeline.unit_cycles["pe"]) if d.pipeline.unit_cycles["pe"] else 0.0,
+        "dram_read_bytes": sum(read_kind.values()),
+        "dram_write_bytes": sum(write_kind.values()),
+        "dram_read_bytes_by_kind": dict(sorted(read_kind.items())),
+        "dram_write_bytes_by_kind": dict(sorted(write_kind.items())),
+        "dram_transactions": d.dram.issued,
+        "dram_row_hits": d.dram.row_hits,
+        "dram_row_misses": d.dram.row_misses,
+        "dram_energy_pj": d.dram.energy_pj,
+        "dram_peak_bandwidth_gbps": mem.peak_bandwidth_gbps(),
+        "buffer_peak_bytes": {b.basename: b.peak for b in d.buffers.values()},
+        "tile_jobs": n_jobs,
+        "op_steps": n_ops * n_steps,
+        "clock_mhz": clock.freq_mhz,
+    }
+    return Result(
+        design=d.name,
+        summary=summary,
+        per_step=per_step,
+        per_op=per_op,
+        components={name: {"busy_ps": ps} for name, ps in recorder.busy_ps().items()},
+        config={"hw": hw.to_dict(), "design": d.describe(), "memory": memory_model_config(mem_name, mem)},
+        trace={"path": trace.path, "trace_id": trace.trace_id, "model": trace.manifest["model"],
+               "steps": n_steps, "synthetic_stats": trace.synthetic_stats},
+        versions=_versions(),
+        notes=list(d.notes) + (["trace statistics are synthetic (synthetic_stats = true)"]
+                                if trace.synthetic_stats else []),
+        wall_s=wall_s,
+    )
+
+
+def _macs_by_label(trace: Trace) -> list[int]:
+    return [op.macs for op in trace.ops]
