@@ -135,7 +135,7 @@ def plan_tiles(op: OpRecord, prec: Precision, act_budget: int, w_budget: int, ou
                 f"{name}: one weight column chunk ({kib(col_bytes)}) cannot fit the weight buffer's "
                 f"tile budget ({kib(w_budget)}); increase buffers.weight.capacity_kib"
             )
-    elif n_block > pe_cols:
+    elif pe_cols < n_block < g.n_out:
         n_block -= n_block % pe_cols
     row_bytes_out = g.row_px * prec.acc_bytes
     if out_budget < row_bytes_out * n_block:
@@ -157,7 +157,6 @@ def plan_tiles(op: OpRecord, prec: Precision, act_budget: int, w_budget: int, ou
     rows_in = int((act_budget // (in_row_bytes * ch_chunk) - g.kr) // g.stride) + 1
     rows_out = int(out_budget // (row_bytes_out * n_block))
     rows = _balanced(g.out_rows, max(1, min(g.out_rows, rows_in, rows_out)))
-    n_block = _balanced(g.n_out, n_block)
     ch_chunk = _balanced(g.red_ch, ch_chunk)
     best = None
     for order in ("weight_outer", "input_outer"):

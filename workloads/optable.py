@@ -29,13 +29,15 @@ class OpTableBuilder:
         self._shape[op_id] = out_shape
         return op_id
 
-    def conv(self, name, src, k, r=3, stride=1, pad=None, groups=1, shape=None, relu_in=False) -> int:
+    def conv(self, name, src, k, r=3, stride=1, pad=None, groups=1, shape=None, relu_in=False,
+             s=None) -> int:
         n, c, h, w = shape if shape is not None else self._shape[src]
+        s = r if s is None else s
         pad = r // 2 if pad is None else pad
-        oh, ow = (h + 2 * pad - r) // stride + 1, (w + 2 * pad - r) // stride + 1
+        oh, ow = (h + 2 * pad - r) // stride + 1, (w + 2 * pad - s) // stride + 1
         preds = () if src is None else (src,)
         return self._add(
-            "conv2d", name, preds, (n, k, oh, ow), n=n, c=c, h=h, w=w, k=k, r=r, s=r,
+            "conv2d", name, preds, (n, k, oh, ow), n=n, c=c, h=h, w=w, k=k, r=r, s=s,
             stride=stride, pad=pad, groups=groups, out_h=oh, out_w=ow, input_from_relu=relu_in,
         )
 

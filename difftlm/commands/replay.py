@@ -1,0 +1,36 @@
+"""`difftlm replay`: one trace on one design."""
+
+from __future__ import annotations
+
+from difftlm.api import replay
+from models.config import load_hw
+
+from .common import add_memory_args, parse_params, print_json, summary_text
+
+
+def register(sub) -> None:
+    p = sub.add_parser("replay", help="replay a trace on one design")
+    p.add_argument("--trace", metavar="PATH", help="trace file (default: the bundled tiny-model trace)")
+    p.add_argument("--design", default="dense", help="design name (default: dense)")
+    p.add_argument("--hw", metavar="FILE.toml", help="hardware config (default: common)")
+    add_memory_args(p)
+    p.add_argument("--chrome-trace", metavar="FILE", help="write a Chrome/Perfetto traceEvents JSON")
+    p.add_argument("--quantum-ps", type=int, default=0, help="quantum keeper quantum, ps (0 = exact)")
+    p.add_argument("--out", metavar="FILE.json", help="save the full result (atomic write)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar on a terminal")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    res = replay(args.trace, args.design, load_hw(args.hw), args.memory,
+                 parse_params(args.memory_param), chrome_trace=args.chrome_trace,
+                 quantum_ps=args.quantum_ps, progress=args.progress)
+    if args.out:
+        res.save_json(args.out)
+    if args.json:
+        print_json({**res.summary, "trace_id": res.trace["trace_id"],
+                    "synthetic_stats": res.trace["synthetic_stats"], "notes": res.notes})
+    else:
+        print(summary_text(res))
+    return 0

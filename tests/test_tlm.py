@@ -1,0 +1,142 @@
+import json
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given, settings, strategies as st
+
+from tlm import (
+    ActivityRecorder, Channel, Clock, Command, ElaborationError, InitiatorSocket, Module,
+    QuantumKeeper, TargetSocket, Transaction, elaborate,
+)
+
+
+def test_module_names_are_dotted_and_unbound_socket_fails_elaboration():
+    top = Module("acc")
+    dram = Module("dram", top)
+    loader = Module("loader", top)
+    target = TargetSocket(dram, "target", lambda txn, d: d)
+    InitiatorSocket(Module("writer", top), "mem").bind(target)
+    InitiatorSocket(loader, "mem")
+    assert dram.name == "acc.dram"
+    with pytest.raises(ElaborationError, match=r"acc\.loader\.mem"):
+        elaborate(top)
+
+
+def test_bound_sockets_elaborate_and_transport_annotates_delay():
+    top = Module("acc")
+    seen = []
+
+    def transport(txn, delay):
+        seen.append((txn.address, delay))
+        return delay + 7
+
+    tgt = TargetSocket(Module("mem", top), "t", transport)
+    ini = InitiatorSocket(Module("cpu", top), "i")
+    ini.bind(tgt)
+    elaborate(top)
+    out = ini.b_transport(Transaction(Command.READ, 64, 32), 5)
+    assert out == 12 and seen == [(64, 5)]
+    with pytest.raises(ElaborationError):
+        ini.bind(tgt)
+
+
+def test_clock_converts_cycles_to_integer_ps():
+    assert Clock(500).cycles_to_ps(3) == 6000
+    assert Clock(1200).cycles_to_ps(1) == 834  # 833.33 ps rounded up
+    assert Clock(1000).ps_to_cycles(2500) == 2.5
+
+
+def test_channel_blocks_producer_when_full():
+    env = simpy.Environment()
+    ch = Channel(env, "c", capacity=1)
+    puts = []
+
+    def producer():
+        for i in range(3):
+            yield ch.put(i)
+            puts.append(env.now)
+
+    def consumer():
+        yield env.timeout(10)
+        for _ in range(3):
+            yield ch.get()
+            yield env.timeout(10)
+
+    env.process(producer())
+    env.process(consumer())
+    env.run()
+    assert puts == [0, 10, 20]
+
+
+def test_quantum_keeper_syncs_only_past_the_quantum():
+    env = simpy.Environment()
+    qk = QuantumKeeper(env, quantum_ps=100)
+    syncs = []
+
+    def proc():
+        for _ in range(10):
+            qk.inc(30)
+            if qk.need_sync():
+                syncs.append(qk.local_ps)
+                yield qk.sync()
+        yield qk.sync()
+
+    env.process(proc())
+    env.run()
+    assert env.now == 300
+    assert syncs == [120, 120]
+    exact = QuantumKeeper(simpy.Environment(), 0)
+    exact.inc(1)
+    assert exact.need_sync()
+
+
+def _brute(intervals_c, intervals_m, total):
+    c = np.zeros(total, bool)
+    m = np.zeros(total, bool)
+    for s, e in intervals_c:
+        c[s:e] = True
+    for s, e in intervals_m:
+        m[s:e] = True
+    return c.sum(), m.sum(), (c & m).sum(), (~(c | m)).sum()
+
+
+interval = st.tuples(st.integers(0, 90), st.integers(1, 30)).map(lambda t: (t[0], t[0] + t[1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(interval, max_size=12), st.lists(interval, max_size=12), st.integers(1, 5))
+def test_breakdown_matches_brute_force(comp, mem, cuts):
+    rec = ActivityRecorder()
+    pe, vec, dram = rec.register("pe", "compute"), rec.register("vec", "compute"), rec.register("dram", "memory")
+    for i, (s, e) in enumerate(comp):
+        rec.record(pe if i % 2 else vec, s, e, label=i % 3)
+    for s, e in mem:
+        rec.record(dram, s, e)
+    total = 130
+    bounds = sorted({0, total, *np.linspace(0, total, cuts + 2).astype(int).tolist()})
+    parts = rec.breakdowns(bounds)
+    whole = rec.breakdowns([0, total])[0]
+    assert (whole.compute_ps, whole.memory_ps, whole.overlap_ps, whole.idle_ps) == _brute(comp, mem, total)
+    assert whole.compute_ps + whole.memory_ps - whole.overlap_ps + whole.idle_ps == total
+    assert sum(p.compute_ps for p in parts) == whole.compute_ps
+    assert sum(p.idle_ps for p in parts) == whole.idle_ps
+    assert sum(p.overlap_ps for p in parts) == whole.overlap_ps
+
+
+def test_recorder_merges_back_to_back_intervals_and_exports_chrome_trace():
+    rec = ActivityRecorder()
+    pe = rec.register("acc.pe", "compute")
+    act = rec.activity_id("mac")
+    for i in range(100):
+        rec.record(pe, 10 * i, 10 * i + 10, label=0, activity=act)
+    rec.record(pe, 2000, 2500, label=1, activity=act)
+    assert len(rec.arrays()["start"]) == 2
+    assert rec.busy_ps() == {"acc.pe": 1500}
+    trace = rec.chrome_trace(["op0", "op1"])
+    json.dumps(trace)
+    xs = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert [e["dur"] for e in xs] == [1000 / 1e6, 500 / 1e6]
+    assert xs[1]["args"]["label"] == "op1"
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "thread_name"}
+    assert names == {"acc.pe"}
