@@ -215,6 +215,7 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
         "tile_jobs": n_jobs,
         "op_steps": n_ops * n_steps,
         "clock_mhz": clock.freq_mhz,
+        "simpy_events": _events_scheduled(env),
     }
     return Result(
         design=d.name,
@@ -230,6 +231,12 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
                                 if trace.synthetic_stats else []),
         wall_s=wall_s,
     )
+
+
+def _events_scheduled(env: simpy.Environment) -> int:
+    """SimPy events scheduled so far (SimPy numbers events with an internal counter)."""
+    counter = getattr(env, "_eid", None)
+    return next(counter) if counter is not None else -1
 
 
 def _macs_by_label(trace: Trace) -> list[int]:

@@ -1,0 +1,54 @@
+"""Wall-clock speed of the DRAM model: 64-byte requests serviced per second, per pattern.
+
+Two ways of calling it: one big call per `--batch` requests (`service` for seq, which is one
+contiguous transaction; `service_addresses` for the other patterns) and one 64-byte
+transaction per `service` call. Run: python benchmarks/bench_dram.py [--requests N]
+"""
+
+import argparse
+import time
+
+from difftlm.commands.dram import make_requests
+from models.memory import create_memory_model
+from tlm import Command, Transaction
+
+PATTERNS = ("seq", "stride:4096", "random", "mixed")
+
+
+def big_calls(name, pattern, n, batch):
+    m = create_memory_model(name)
+    addr, writes = make_requests(pattern, n, 64, m.capacity_bytes(), 0)
+    t0, now = time.perf_counter(), 0
+    for s in range(0, n, batch):
+        if pattern == "seq":
+            r = m.service(Transaction(Command.READ, int(addr[s]), 64 * min(batch, n - s)), now)
+        else:
+            r = m.service_addresses(addr[s:s + batch], writes[s:s + batch], now)
+        now = r.accept_ps
+    return n / (time.perf_counter() - t0)
+
+
+def small_calls(name, pattern, n):
+    m = create_memory_model(name)
+    addr, writes = make_requests(pattern, n, 64, m.capacity_bytes(), 0)
+    t0, now = time.perf_counter(), 0
+    for a, w in zip(addr.tolist(), writes.tolist()):
+        now = m.service(Transaction(Command.WRITE if w else Command.READ, a, 64), now).accept_ps
+    return n / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--requests", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=16384, help="requests per big call (1 MiB)")
+    args = ap.parse_args()
+    print(f"{'memory':16s} {'pattern':12s} {'big calls req/s':>16s} {'64 B calls req/s':>17s}")
+    for name in ("lpddr4-3200-4ch", "ddr4-3200"):
+        for pattern in PATTERNS:
+            big = big_calls(name, pattern, args.requests, args.batch)
+            small = small_calls(name, pattern, min(args.requests, 20_000))
+            print(f"{name:16s} {pattern:12s} {big:16,.0f} {small:17,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,463 @@
+"""Bank-level DRAM timing model (DDR4 / LPDDR4 / HBM2 presets live in `dram_presets`).
+
+Structure: channels x ranks x bank groups x banks x rows x columns. A transaction is split into
+bursts (one burst = `bus_width_bits/8 * burst_length` bytes on one channel), the bursts are
+decoded by the address mapping, spread over the channels, reordered per channel by an
+FR-FCFS-style rule, then timed against JEDEC constraints. There are no SimPy events: one
+`service` call computes all times of its bursts (numpy over bursts; a scalar step only at row
+misses and refreshes) and carries bank, bus and refresh state to the next call.
+
+Timing rules (all in memory clocks, commands on clock edges; per channel):
+- column commands issue in schedule order, spaced by tCCD_L (same rank and bank group) or
+  tCCD_S (otherwise), tRTW (read -> write) or CWL + BL/2 + tWTR (write -> read);
+- a row miss precharges the open row (after tRAS since its ACT, tRTP after the last read,
+  CWL + BL/2 + tWR after the last write), waits tRP, then activates subject to tRC, tRRD_S/L
+  and tFAW (four ACTs per rank); the column command follows tRCD later. ACT/PRE may overlap
+  earlier bursts' data (bank parallelism), but a burst cannot activate before it enters the
+  controller queue (the burst `queue_depth` places ahead has issued its column command);
+- data occupies [col + CL (CWL), + BL/2) on the channel's data bus;
+- all-bank refresh every tREFI: banks are precharged, the channel is blocked tRFC, rows close.
+Simplifications (documented, deliberate): no command-bus contention, no rank-to-rank switch
+delay, no power-down, no write batching across calls; calls are serviced in arrival order.
+
+Page policies: `open` keeps rows open across calls; `closed` precharges a bank as soon as no
+queued burst of the same transaction hits its open row (close-adaptive), so a later call
+finds it closed (ACT without PRE on its critical path).
+
+FR-FCFS: per channel, bursts are cut into fixed windows of `read_queue_depth` /
+`write_queue_depth` bursts; inside a window, the bursts of each bank are regrouped by row (the
+row open at call start first, then rows by first appearance) and put back into that bank's
+slots, so inter-bank interleaving is kept and row hits go first.
+
+Energy (dynamic only; background/standby power is not charged): `act_energy_pj` per ACT+PRE
+pair, `rd_energy_pj_per_bit` / `wr_energy_pj_per_bit` per transferred bit, `ref_energy_pj`
+per all-bank refresh of a channel. Preset values and sources are in `dram_presets`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+
+from tlm import Transaction
+
+from ..errors import ConfigError
+from .base import MemoryModel, MemoryResponse
+
+_FIELDS = ("row", "bank", "bankgroup", "rank", "column", "channel")
+_NEG = -(1 << 50)  # "long ago" in clocks
+
+
+def _check_mapping(_inst, _attr, value: str) -> None:
+    names = value.split(":")
+    required = {"row", "bank", "rank", "column", "channel"}
+    bad = [n for n in names if n not in _FIELDS]
+    if bad or len(set(names)) != len(names) or not required <= set(names):
+        raise ConfigError(
+            f"address_mapping {value!r}: use each of row, bank, rank, column, channel once "
+            f"(optionally bankgroup), most significant first, e.g. 'row:bank:rank:column:channel'"
+        )
+
+
+def _one_of(*choices):
+    def check(_inst, attr, value):
+        if value not in choices:
+            raise ConfigError(f"{attr.name} {value!r}: choose one of {', '.join(choices)}")
+    return check
+
+
+_pos = attrs.validators.gt(0)
+_nonneg = attrs.validators.ge(0)
+
+
+def _ck(default: int):
+    return attrs.field(default=default, converter=int, validator=_nonneg)
+
+
+@attrs.frozen
+class DramParams:
+    """Geometry, JEDEC timings (memory clocks), controller policy and energy of one DRAM."""
+
+    # geometry (per channel)
+    channels: int = attrs.field(default=1, validator=_pos)
+    ranks: int = attrs.field(default=1, validator=_pos)
+    bank_groups: int = attrs.field(default=1, validator=_pos)
+    banks_per_group: int = attrs.field(default=8, validator=_pos)
+    rows: int = attrs.field(default=65536, validator=_pos)
+    columns: int = attrs.field(default=1024, validator=_pos)
+    """Column addresses per row; one column is `bus_width_bits` wide (row bytes = columns*width/8)."""
+    bus_width_bits: int = attrs.field(default=64, validator=_pos)
+    """Data-bus width of one channel (all devices of a rank together)."""
+    burst_length: int = attrs.field(default=8, validator=_pos)
+    # timing
+    tck_ps: float = attrs.field(default=625.0, converter=float, validator=_pos)
+    """Clock period; data moves on both edges (peak = 2 * width / tCK)."""
+    trcd_ck: int = _ck(22)
+    trp_ck: int = _ck(22)
+    tcl_ck: int = _ck(22)
+    tcwl_ck: int = _ck(16)
+    tras_ck: int = _ck(52)
+    trc_ck: int = _ck(74)
+    tccd_s_ck: int = _ck(4)
+    tccd_l_ck: int = _ck(8)
+    trrd_s_ck: int = _ck(4)
+    trrd_l_ck: int = _ck(8)
+    tfaw_ck: int = _ck(34)
+    twr_ck: int = _ck(24)
+    twtr_ck: int = _ck(12)
+    """Write data end -> read command (tWTR_L where S/L differ)."""
+    trtw_ck: int = _ck(12)
+    """Read command -> write command."""
+    trtp_ck: int = _ck(12)
+    trefi_ck: int = attrs.field(default=12480, converter=int, validator=_pos)
+    trfc_ck: int = _ck(560)
+    refresh_enabled: bool = attrs.field(default=True, converter=bool)
+    # controller
+    address_mapping: str = attrs.field(default="row:bank:rank:column:channel",
+                                       validator=_check_mapping)
+    """Address fields, most significant first; the burst offset is below the last one."""
+    page_policy: str = attrs.field(default="open", validator=_one_of("open", "closed"))
+    read_queue_depth: int = attrs.field(default=32, validator=_pos)
+    write_queue_depth: int = attrs.field(default=32, validator=_pos)
+    # energy
+    act_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
+    rd_energy_pj_per_bit: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
+    wr_energy_pj_per_bit: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
+    ref_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
+
+
+class _Channel:
+    """Mutable state of one channel: banks, column bus, ACT history, refresh."""
+
+    def __init__(self, nbanks: int, ranks: int, trefi_ck: int):
+        self.open_row = np.full(nbanks, -1, np.int64)
+        self.act_ck = np.full(nbanks, _NEG, np.int64)      # last ACT (tRAS)
+        self.pre_ready = np.full(nbanks, _NEG, np.int64)   # column-side earliest PRE
+        self.act_ready = np.full(nbanks, _NEG, np.int64)   # tRC / tRP / refresh
+        self.col_ready = np.full(nbanks, _NEG, np.int64)   # ACT + tRCD
+        self.last_col = _NEG
+        self.last_grp = -1
+        self.last_wr = False
+        self.last_act = [_NEG] * ranks
+        self.last_act_grp = [-1] * ranks
+        self.faw = [[] for _ in range(ranks)]
+        self.next_ref = trefi_ck
+
+
+class DramModel(MemoryModel):
+    """Bank-level DRAM: JEDEC timings, address mapping, open/closed page, FR-FCFS, refresh."""
+
+    Params = DramParams
+
+    def __init__(self, params: DramParams):
+        super().__init__(params)
+        p = params
+        if p.columns % p.burst_length:
+            raise ConfigError(f"columns ({p.columns}) must be a multiple of burst_length "
+                              f"({p.burst_length})")
+        self.burst_bytes = p.bus_width_bits * p.burst_length // 8
+        self.burst_ck = p.burst_length // 2
+        self.banks_per_rank = p.bank_groups * p.banks_per_group
+        self.nbanks = p.ranks * self.banks_per_rank
+        names = p.address_mapping.split(":")
+        self._split_bg = "bankgroup" in names
+        sizes = {"row": p.rows, "rank": p.ranks, "column": p.columns // p.burst_length,
+                 "channel": p.channels, "bankgroup": p.bank_groups,
+                 "bank": p.banks_per_group if self._split_bg else self.banks_per_rank}
+        self._fields = [(n, sizes[n]) for n in reversed(names)]  # least significant first
+        self._tccd_s = max(p.tccd_s_ck, self.burst_ck)
+        self._tccd_l = max(p.tccd_l_ck, self._tccd_s)
+        self._wtr_gap = p.tcwl_ck + self.burst_ck + p.twtr_ck
+        self._rtw_gap = max(p.trtw_ck, self._tccd_s)
+        self._rec_rd = p.trtp_ck
+        self._rec_wr = p.tcwl_ck + self.burst_ck + p.twr_ck
+        self.channels = [_Channel(self.nbanks, p.ranks, p.trefi_ck) for _ in range(p.channels)]
+        self.refreshes = 0
+
+    # ------------------------------------------------------------------ public API
+    def peak_bandwidth_gbps(self) -> float:
+        p = self.params
+        return p.channels * p.bus_width_bits / 8 * 2 / (p.tck_ps / 1000)
+
+    def capacity_bytes(self) -> int:
+        p = self.params
+        return p.channels * self.nbanks * p.rows * (p.columns // p.burst_length) * self.burst_bytes
+
+    def service(self, txn: Transaction, arrival_ps: int) -> MemoryResponse:
+        if txn.nbytes <= 0:
+            return MemoryResponse(arrival_ps, arrival_ps, arrival_ps, 0)
+        first = txn.address // self.burst_bytes
+        last = (txn.address + txn.nbytes - 1) // self.burst_bytes
+        bursts = np.arange(first, last + 1, dtype=np.int64)
+        return self._service_bursts(bursts, txn.is_write, arrival_ps, txn.nbytes)
+
+    def service_addresses(self, addresses, is_write, arrival_ps: int) -> MemoryResponse:
+        """Time a gather/scatter of one burst per byte address (arrays, all arriving together).
+
+        `is_write` is a bool or a bool array (mixed reads and writes). Used by benchmarks and
+        the `difftlm dram` command for non-contiguous patterns; `service` is the usual path.
+        """
+        addr = np.asarray(addresses, dtype=np.int64)
+        wr = np.asarray(is_write, dtype=bool)
+        return self._service_bursts(addr // self.burst_bytes, wr if wr.ndim else bool(wr),
+                                    arrival_ps, len(addr) * self.burst_bytes)
+
+    # ------------------------------------------------------------------ decoding
+    def _decode(self, bursts: np.ndarray) -> dict[str, np.ndarray]:
+        out = {}
+        k = bursts
+        for name, size in self._fields:
+            if name == "row":
+                out[name] = k % size
+            else:
+                k, out[name] = np.divmod(k, size)
+        return out
+
+    def _service_bursts(self, bursts, wr, arrival_ps: int, nbytes: int) -> MemoryResponse:
+        p = self.params
+        f = self._decode(bursts)
+        bank = f["bank"]
+        if self._split_bg:
+            bank = f["bankgroup"] + p.bank_groups * bank
+        grp = bank % p.bank_groups if p.bank_groups > 1 else np.zeros_like(bank)
+        if p.ranks > 1:
+            grp = grp + f["rank"] * p.bank_groups
+            bank = bank + f["rank"] * self.banks_per_rank
+        row = f["row"]
+        arr = math.ceil(arrival_ps / p.tck_ps - 1e-9)
+        per_wr = not isinstance(wr, bool)
+        totals = [0, 0, 0, 0]  # hits, misses, acts, refreshes
+        firsts, dones, starts = [], [], []
+        if p.channels == 1:
+            parts = [(0, slice(None))]
+        else:
+            ch = f["channel"]
+            order = np.argsort(ch, kind="stable")
+            counts = np.bincount(ch, minlength=p.channels)
+            ends = np.cumsum(counts)
+            parts = [(c, order[ends[c] - counts[c]:ends[c]]) for c in range(p.channels)
+                     if counts[c]]
+        for c, sel in parts:
+            w = wr[sel] if per_wr else wr
+            res = self._run_channel(self.channels[c], bank[sel], row[sel], grp[sel], w, arr)
+            starts.append(res[0]); firsts.append(res[1]); dones.append(res[2])
+            for t in range(4):
+                totals[t] += res[3 + t]
+        n_wr = int(np.count_nonzero(wr)) if per_wr else (len(bursts) if wr else 0)
+        bits = self.burst_bytes * 8
+        energy = (totals[2] * p.act_energy_pj + totals[3] * p.ref_energy_pj
+                  + bits * (n_wr * p.wr_energy_pj_per_bit
+                            + (len(bursts) - n_wr) * p.rd_energy_pj_per_bit))
+        to_ps = p.tck_ps
+        return MemoryResponse(
+            accept_ps=max(int(arrival_ps), math.ceil(min(starts) * to_ps - 1e-6)),
+            first_data_ps=math.ceil(min(firsts) * to_ps - 1e-6),
+            done_ps=math.ceil(max(dones) * to_ps - 1e-6),
+            nbytes=nbytes, row_hits=totals[0], row_misses=totals[1], energy_pj=energy,
+        )
+
+    # ------------------------------------------------------------------ scheduling
+    def _frfcfs(self, st: _Channel, bank, row, window: int):
+        """Schedule order (indices) after per-bank row grouping in fixed windows, or None."""
+        n = len(bank)
+        g = (np.arange(n) // window) * self.nbanks + bank
+        o = np.argsort(g, kind="stable")
+        gs, rs = g[o], row[o]
+        same_g = gs[1:] == gs[:-1]
+        if not np.any(same_g & (rs[1:] != rs[:-1])):
+            return None  # each (window, bank) touches a single row: nothing to reorder
+        pair = gs * (self.params.rows + 1) + rs
+        _, first_pos, inv = np.unique(pair, return_index=True, return_inverse=True)
+        rank = first_pos[inv]  # position (in o order) where this (group, row) first appears
+        in_w0 = o < window
+        rank = np.where(in_w0 & (row[o] == st.open_row[bank[o]]), -1, rank)
+        b_list = o[np.lexsort((np.arange(n), rank, gs))]
+        sched = np.empty(n, np.int64)
+        sched[o] = b_list
+        return sched
+
+    def _run_channel(self, st: _Channel, bank, row, grp, wr, arr: int):
+        p = self.params
+        n = len(bank)
+        per_wr = not isinstance(wr, bool)
+        any_wr = bool(np.any(wr)) if per_wr else wr
+        window = p.write_queue_depth if any_wr else p.read_queue_depth
+        if n > 1:
+            sched = self._frfcfs(st, bank, row, window)
+            if sched is not None:
+                bank, row, grp = bank[sched], row[sched], grp[sched]
+                if per_wr:
+                    wr = wr[sched]
+        # column-to-column gaps (g[0] is the gap to the previous call's last column command)
+        w0 = bool(wr[0]) if per_wr else wr
+        g = np.empty(n, np.int64)
+        g[0] = self._gap(st.last_grp, st.last_wr, int(grp[0]), w0) if st.last_col > _NEG else 0
+        if n > 1:
+            g[1:] = np.where(grp[1:] == grp[:-1], self._tccd_l, self._tccd_s)
+            if per_wr:
+                np.maximum(g[1:], np.where(~wr[:-1] & wr[1:], self._rtw_gap, 0), out=g[1:])
+                np.maximum(g[1:], np.where(wr[:-1] & ~wr[1:], self._wtr_gap, 0), out=g[1:])
+        G = np.cumsum(g)
+        if per_wr:
+            lat = np.where(wr, p.tcwl_ck, p.tcl_ck)
+            rec = np.where(wr, self._rec_wr, self._rec_rd)
+        else:
+            lat = p.tcwl_ck if wr else p.tcl_ck
+            rec = self._rec_wr if wr else self._rec_rd
+        # static hits: previous burst to the same bank (this call) or the open row (state)
+        if n == 1:
+            prev_same = np.full(1, -1, np.int64)
+            hit = np.array([st.open_row[bank[0]] == row[0]])
+        else:
+            ob = np.argsort(bank, kind="stable")
+            same = bank[ob[1:]] == bank[ob[:-1]]
+            prev_same = np.full(n, -1, np.int64)
+            prev_same[ob[1:][same]] = ob[:-1][same]
+            prow = np.where(prev_same >= 0, row[prev_same], st.open_row[bank])
+            hit = prow == row
+        miss_idx = np.flatnonzero(~hit)
+        col = np.empty(n, np.int64)
+        u_prev = st.last_col  # col[i-1] - G[i-1]; G[-1] = 0
+        first_cmd = None
+        hits = misses = acts = refs = 0
+        i = 0
+        while i < n:
+            b = int(bank[i])
+            if not hit[i]:
+                act, pre = self._activate_time(st, b, int(grp[i]), arr, col, i, window)
+                if p.refresh_enabled and act >= st.next_ref:
+                    refs += self._refresh(st, act)
+                    hit[i + 1:] &= prev_same[i + 1:] >= i
+                    miss_idx = np.flatnonzero(~hit)
+                    act, pre = self._activate_time(st, b, int(grp[i]), arr, col, i, window)
+                self._commit_act(st, b, int(grp[i]), int(row[i]), act)
+                acts += 1
+                misses += 1
+                if first_cmd is None:
+                    first_cmd = pre if pre is not None else act
+            k = np.searchsorted(miss_idx, i, side="right")
+            e = int(miss_idx[k]) if k < len(miss_idx) else n
+            ready = st.col_ready[bank[i:e]]
+            t = np.maximum(ready, arr) - G[i:e]
+            if t[0] < u_prev:
+                t[0] = u_prev
+            np.maximum.accumulate(t, out=t)
+            c = t + G[i:e]
+            if p.refresh_enabled and c[-1] >= st.next_ref:
+                j = int(np.searchsorted(c, st.next_ref, side="left"))
+                if j == 0 and hit[i]:  # refresh first; burst i then re-activates
+                    refs += self._refresh(st, int(c[0]))
+                    hit[i:] &= prev_same[i:] >= i
+                    miss_idx = np.flatnonzero(~hit)
+                    continue
+                j = max(j, 1)  # a miss activated before the refresh was due completes first
+                if j < e - i:
+                    e = i + j
+                    c = c[:j]
+                    crossed = True
+                else:
+                    crossed = False
+            else:
+                crossed = False
+            col[i:e] = c
+            if first_cmd is None:
+                first_cmd = int(c[0])
+            hits += (e - i) - (0 if hit[i] else 1)
+            r = rec[i:e] if per_wr else rec
+            if e - i == 1:
+                st.pre_ready[b] = max(int(st.pre_ready[b]), int(c[0]) + int(r if not per_wr else r[0]))
+            else:
+                np.maximum.at(st.pre_ready, bank[i:e], c + r)
+            u_prev = int(c[-1]) - int(G[e - 1])
+            i = e
+            if crossed:
+                refs += self._refresh(st, int(st.next_ref))
+                hit[e:] &= prev_same[e:] >= e
+                miss_idx = np.flatnonzero(~hit)
+        # carry bus state to the next call
+        st.last_col = int(col[-1])
+        st.last_grp = int(grp[-1])
+        st.last_wr = bool(wr[-1]) if per_wr else wr
+        if p.page_policy == "closed":
+            self._close_all(st)
+        ends = col + lat
+        first_data = int(ends.min()) if per_wr else int(col[0]) + lat
+        done = int((ends + self.burst_ck).max()) if per_wr else int(col[-1]) + lat + self.burst_ck
+        self.refreshes += refs
+        return first_cmd, first_data, done, hits, misses, acts, refs
+
+    def _gap(self, prev_grp: int, prev_wr: bool, grp: int, wr: bool) -> int:
+        gap = self._tccd_l if prev_grp == grp else self._tccd_s
+        if prev_wr and not wr:
+            gap = max(gap, self._wtr_gap)
+        elif wr and not prev_wr:
+            gap = max(gap, self._rtw_gap)
+        return gap
+
+    def _activate_time(self, st: _Channel, b: int, grp: int, arr: int, col, i: int, window: int):
+        """Earliest ACT for a miss at schedule position i on bank b (and its PRE, if any)."""
+        p = self.params
+        t = arr
+        if i >= window:
+            t = max(t, int(col[i - window]))  # queue admission
+        pre = None
+        if st.open_row[b] >= 0:
+            pre = max(t, int(st.pre_ready[b]), int(st.act_ck[b]) + p.tras_ck)
+            t = pre + p.trp_ck
+        t = max(t, int(st.act_ready[b]))
+        r = b // self.banks_per_rank
+        gap = p.trrd_l_ck if st.last_act_grp[r] == grp else p.trrd_s_ck
+        t = max(t, st.last_act[r] + gap)
+        faw = st.faw[r]
+        if len(faw) == 4:
+            t = max(t, faw[0] + p.tfaw_ck)
+        return t, pre
+
+    def _commit_act(self, st: _Channel, b: int, grp: int, row: int, act: int) -> None:
+        p = self.params
+        st.open_row[b] = row
+        st.act_ck[b] = act
+        st.act_ready[b] = act + p.trc_ck
+        st.col_ready[b] = act + p.trcd_ck
+        st.pre_ready[b] = act
+        r = b // self.banks_per_rank
+        st.last_act[r] = act
+        st.last_act_grp[r] = grp
+        faw = st.faw[r]
+        faw.append(act)
+        if len(faw) > 4:
+            del faw[0]
+
+    def _close_all(self, st: _Channel) -> None:
+        """Precharge every open bank as early as allowed (closed-page policy)."""
+        p = self.params
+        open_ = st.open_row >= 0
+        if open_.any():
+            pre = np.maximum(st.pre_ready, st.act_ck + p.tras_ck)
+            st.act_ready[open_] = np.maximum(st.act_ready, pre + p.trp_ck)[open_]
+            st.open_row[open_] = -1
+
+    def _refresh(self, st: _Channel, t: int) -> int:
+        """Issue every all-bank refresh due at or before clock t; returns how many."""
+        p = self.params
+        if st.next_ref > t:
+            return 0
+        start = st.next_ref
+        open_ = st.open_row >= 0
+        if open_.any():
+            pre = np.maximum(st.pre_ready, st.act_ck + p.tras_ck)[open_]
+            start = max(start, int(pre.max())) + p.trp_ck
+        start = max(start, int(st.act_ready.max()))  # tRC after ACTs, tRP after closes
+        end = start + p.trfc_ck
+        st.next_ref += p.trefi_ck
+        count = 1
+        if st.next_ref <= t:  # refreshes that fell into idle time
+            k = (t - st.next_ref) // p.trefi_ck + 1
+            end = max(end, st.next_ref + (k - 1) * p.trefi_ck) + p.trfc_ck
+            st.next_ref += k * p.trefi_ck
+            count += k
+        st.open_row[:] = -1
+        np.maximum(st.act_ready, end, out=st.act_ready)
+        return count

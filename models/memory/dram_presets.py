@@ -1,0 +1,104 @@
+"""Named DRAM presets (JEDEC speed bins) for `DramModel`, registered on import.
+
+Timing sources (values used as facts, rounded up to whole clocks as JEDEC prescribes):
+- DDR4-3200AA (22-22-22), 8 Gb x8 device (Micron MT40A1G8 organisation: 4 bank groups x 4 banks,
+  64K rows, 1K columns): JEDEC JESD79-4 speed-bin and timing tables. tCCD_L = max(5 nCK, 5 ns),
+  tRRD_S/L (1 KB page) = max(4 nCK, 2.5 / 4.9 ns), tFAW = 21 ns, tWR = 15 ns, tWTR_L = tRTP =
+  7.5 ns, tRFC (8 Gb) = 350 ns, tREFI = 7.8 us, tRTW = CL + BL/2 - CWL + 2.
+- LPDDR4-3200 / -2400, 8 Gb per x16 channel (8 banks, 64K rows, 1K columns, BL16): JEDEC
+  JESD209-4. RL/WL (DBI off, WL set A) = 28/14 and 24/12; tRCD = tRPpb = 18 ns, tRAS = 42 ns,
+  tRRD = 10 ns, tFAW = 40 ns, tWR = 18 ns, tWTR = max(10 ns, 8 nCK), tRTP = max(7.5 ns, 8 nCK),
+  tRFCab (8 Gb) = 280 ns, tREFI = 3.904 us; tRTW = RL + BL/2 - WL + 2 + tDQSCKmax (3.5 ns).
+- HBM2-2000 in pseudo-channel mode (64-bit pseudo channel, BL4, 4 bank groups x 4 banks, 1 KB
+  page, 4H stack of 8 Gb dies = 256 MiB per pseudo channel): JESD235 values as collected in gem5's
+  `HBM_2000_4H_1x64` configuration (tRCD 12, tRP 14, tCL 18, tCWL 7, tRAS 28, tCCD_L 3,
+  tRRD_S/L 4/6, tFAW 16, tWR 14, tRTP 5, tWTR_L 9, tRTW 18 ns, tREFI 3.9 us) with tRFC = 350 ns
+  for 8 Gb dies (JESD235 table, also in Ramulator 2.0's HBM2 model).
+
+Energy (dynamic; see `DramModel`): per-bit read/write energies are the usual published
+per-standard access figures (DDR4 ~15 pJ/bit, LPDDR4 ~4.5 pJ/bit, HBM2 3.9 pJ/bit as reported by
+O'Connor et al., "Fine-Grained DRAM", MICRO 2017) - project assumptions, not datasheet values.
+ACT+PRE and REF energies follow the Micron TN-40-07 / DRAMPower current method for DDR4 with
+Micron MT40A1G8 IDD values (IDD0 48, IDD2N 34, IDD3N 43, IDD5 250 mA at VDD 1.2 V, as listed in
+gem5's DDR4_2400_8x8): E_ACT = VDD*(IDD0*tRC - IDD3N*tRAS - IDD2N*(tRC - tRAS)) per device,
+E_REF = VDD*(IDD5 - IDD3N)*tRFC per device. LPDDR4 and HBM2 ACT/REF energies are scaled from the
+DDR4 figure by page size / capacity and VDD^2 (1.1 V for LPDDR4): estimates, marked as such.
+"""
+
+from __future__ import annotations
+
+from .base import register_preset
+from .dram import DramModel
+
+
+def _ddr4_act_pj(devices: int = 8, vdd: float = 1.2, idd0_ma=48, idd3n_ma=43, idd2n_ma=34,
+                 trc_ns=46.25, tras_ns=32.0) -> float:
+    """ACT+PRE energy of a rank by the IDD0 method (mA * ns * V = pJ)."""
+    return devices * vdd * (idd0_ma * trc_ns - idd3n_ma * tras_ns - idd2n_ma * (trc_ns - tras_ns))
+
+
+def _ddr4_ref_pj(devices: int = 8, vdd: float = 1.2, idd5_ma=250, idd3n_ma=43, trfc_ns=350.0):
+    return devices * vdd * (idd5_ma - idd3n_ma) * trfc_ns
+
+
+_DDR4_ACT_PJ = _ddr4_act_pj()          # ~3451 pJ for an 8 KB rank page
+_DDR4_REF_PJ = _ddr4_ref_pj()          # ~0.70 uJ for a 64 Gb rank
+_LP_VDD2 = (1.1 / 1.2) ** 2
+
+DDR4_3200 = dict(
+    channels=1, ranks=1, bank_groups=4, banks_per_group=4, rows=65536, columns=1024,
+    bus_width_bits=64, burst_length=8, tck_ps=625.0,
+    trcd_ck=22, trp_ck=22, tcl_ck=22, tcwl_ck=16, tras_ck=52, trc_ck=74,
+    tccd_s_ck=4, tccd_l_ck=8, trrd_s_ck=4, trrd_l_ck=8, tfaw_ck=34,
+    twr_ck=24, twtr_ck=12, trtw_ck=12, trtp_ck=12, trefi_ck=12480, trfc_ck=560,
+    act_energy_pj=_DDR4_ACT_PJ, rd_energy_pj_per_bit=15.0, wr_energy_pj_per_bit=15.0,
+    ref_energy_pj=_DDR4_REF_PJ,
+)
+
+_LPDDR4_COMMON = dict(
+    ranks=1, bank_groups=1, banks_per_group=8, rows=65536, columns=1024,
+    bus_width_bits=16, burst_length=16, tccd_s_ck=8, tccd_l_ck=8,
+    act_energy_pj=_DDR4_ACT_PJ * (2 / 8) * _LP_VDD2, rd_energy_pj_per_bit=4.5,
+    wr_energy_pj_per_bit=4.5, ref_energy_pj=_DDR4_REF_PJ * (8 / 64) * _LP_VDD2,
+)
+
+LPDDR4_3200 = dict(
+    _LPDDR4_COMMON, channels=1, tck_ps=625.0,
+    trcd_ck=29, trp_ck=29, tcl_ck=28, tcwl_ck=14, tras_ck=68, trc_ck=97,
+    trrd_s_ck=16, trrd_l_ck=16, tfaw_ck=64, twr_ck=29, twtr_ck=16, trtw_ck=30, trtp_ck=12,
+    trefi_ck=6246, trfc_ck=448,
+)
+
+LPDDR4_2400 = dict(
+    _LPDDR4_COMMON, channels=1, tck_ps=2500 / 3,
+    trcd_ck=22, trp_ck=22, tcl_ck=24, tcwl_ck=12, tras_ck=51, trc_ck=73,
+    trrd_s_ck=12, trrd_l_ck=12, tfaw_ck=48, twr_ck=22, twtr_ck=12, trtw_ck=27, trtp_ck=9,
+    trefi_ck=4684, trfc_ck=336,
+)
+
+HBM2_2000 = dict(
+    channels=1, ranks=1, bank_groups=4, banks_per_group=4, rows=16384, columns=128,
+    bus_width_bits=64, burst_length=4, tck_ps=1000.0,
+    trcd_ck=12, trp_ck=14, tcl_ck=18, tcwl_ck=7, tras_ck=28, trc_ck=42,
+    tccd_s_ck=2, tccd_l_ck=3, trrd_s_ck=4, trrd_l_ck=6, tfaw_ck=16,
+    twr_ck=14, twtr_ck=9, trtw_ck=18, trtp_ck=5, trefi_ck=3900, trfc_ck=350,
+    act_energy_pj=_DDR4_ACT_PJ / 8, rd_energy_pj_per_bit=3.9, wr_energy_pj_per_bit=3.9,
+    ref_energy_pj=_DDR4_REF_PJ * (2 / 64),
+)
+
+PRESETS = {
+    "ddr4-3200": (DDR4_3200, "DDR4-3200AA 22-22-22, 8Gb x8, one 64-bit channel, 1 rank (25.6 GB/s)"),
+    "ddr4-3200-2ch": (dict(DDR4_3200, channels=2), "DDR4-3200, two 64-bit channels (51.2 GB/s)"),
+    "lpddr4-3200": (LPDDR4_3200, "LPDDR4-3200, one x16 channel, 8 banks (6.4 GB/s)"),
+    "lpddr4-3200-4ch": (dict(LPDDR4_3200, channels=4),
+                        "LPDDR4-3200, 4 x16 channels = 64 bit (25.6 GB/s); the common config's DRAM"),
+    "lpddr4-2400": (LPDDR4_2400, "LPDDR4-2400, one x16 channel (4.8 GB/s)"),
+    "lpddr4-2400-4ch": (dict(LPDDR4_2400, channels=4), "LPDDR4-2400, 4 x16 channels (19.2 GB/s)"),
+    "hbm2-2000": (HBM2_2000, "HBM2 2 Gb/s/pin, one 64-bit pseudo channel (16 GB/s)"),
+    "hbm2-2000-8ch": (dict(HBM2_2000, channels=16),
+                      "HBM2 stack: 8 channels in pseudo-channel mode = 16 x 64-bit (256 GB/s)"),
+}
+
+register_preset("dram", DramModel, "bank-level DRAM timing model (DDR4-3200 defaults)")
+for _name, (_values, _desc) in PRESETS.items():
+    register_preset(_name, DramModel, _desc, **_values)

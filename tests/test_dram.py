@@ -1,0 +1,196 @@
+"""Validation of the bank-level DRAM model against closed forms (architecture.md §8)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from difftlm.commands import dram as dram_cmd
+from models.errors import ConfigError
+from models.memory import create_memory_model
+from models.memory.dram_presets import PRESETS
+from tlm import Command, Transaction
+
+READ, WRITE = Command.READ, Command.WRITE
+
+
+def mem(name, **params):
+    return create_memory_model(name, params)
+
+
+def row_stride(m):
+    """Bytes between two addresses in the same bank, adjacent rows (default mapping: row on top)."""
+    return m.capacity_bytes() // m.params.rows
+
+
+def ck(m, n):
+    return n * m.params.tck_ps
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_unloaded_row_conflict_read_latency(name):
+    """Definition: open-page policy, idle memory, a one-burst read to a bank whose open row is a
+    different row; latency = done_ps - arrival_ps = tRP + tRCD + tCL + BL/2 (± 1 clock)."""
+    m = mem(name, refresh_enabled=False)
+    p = m.params
+    m.service(Transaction(READ, 0, m.burst_bytes), 0)  # opens row 0 of bank 0
+    t0 = 1_000_001  # idle long after; not on a clock edge
+    r = m.service(Transaction(READ, row_stride(m), m.burst_bytes), t0)
+    assert (r.row_hits, r.row_misses) == (0, 1)
+    expect = ck(m, p.trp_ck + p.trcd_ck + p.tcl_ck + p.burst_length // 2)
+    assert abs((r.done_ps - t0) - expect) <= p.tck_ps
+    assert abs((r.first_data_ps - t0) - ck(m, p.trp_ck + p.trcd_ck + p.tcl_ck)) <= p.tck_ps
+
+
+def stream(m, total_bytes, chunk=1 << 16, write=False):
+    now = 0
+    hits = misses = 0
+    for a in range(0, total_bytes, chunk):
+        r = m.service(Transaction(WRITE if write else READ, a, chunk), now)
+        now = r.accept_ps
+        last = r.done_ps
+        hits, misses = hits + r.row_hits, misses + r.row_misses
+    return total_bytes / (last / 1000), hits / (hits + misses)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_streaming_bandwidth_never_exceeds_peak(name):
+    for write in (False, True):
+        m = mem(name)
+        bw, hit_rate = stream(m, 1 << 21, write=write)
+        assert 0.3 * m.peak_bandwidth_gbps() < bw <= m.peak_bandwidth_gbps()
+        assert hit_rate > 0.95
+
+
+def test_refresh_costs_about_trfc_over_trefi():
+    p = PRESETS["lpddr4-3200"][0]
+    bw_on, _ = stream(mem("lpddr4-3200"), 1 << 22)
+    bw_off, _ = stream(mem("lpddr4-3200", refresh_enabled=False), 1 << 22)
+    loss = 1 - bw_on / bw_off
+    expect = p["trfc_ck"] / p["trefi_ck"]  # 7.2 %
+    assert expect * 0.8 < loss < expect * 1.5
+
+
+def hit_rate(m, pattern, n=2000, nbytes=64):
+    addr, writes = dram_cmd.make_requests(pattern, n, nbytes, m.capacity_bytes(), 0)
+    return dram_cmd.measure(m, addr, writes, nbytes, 8)["row_hit_rate"]
+
+
+def test_row_hit_rate_sequential_vs_row_stride():
+    for name in ("ddr4-3200", "lpddr4-3200-4ch", "hbm2-2000"):
+        m = mem(name, refresh_enabled=False)
+        assert hit_rate(m, "seq") > 0.95
+        m = mem(name, refresh_enabled=False)
+        assert hit_rate(m, f"stride:{row_stride(m)}", nbytes=m.burst_bytes) == 0.0
+
+
+def test_tccd_long_vs_short_in_bandwidth():
+    """Same bank group back to back is tCCD_L-bound; bank-group interleaving runs at tCCD_S."""
+    same = mem("ddr4-3200", refresh_enabled=False)  # row:bank:rank:column:channel
+    inter = mem("ddr4-3200", refresh_enabled=False, address_mapping="row:column:rank:bank:channel")
+    bw_same, _ = stream(same, 1 << 20)
+    bw_inter, _ = stream(inter, 1 << 20)
+    p = same.params
+    assert bw_same == pytest.approx(same.peak_bandwidth_gbps() * 4 / p.tccd_l_ck, rel=0.05)
+    assert bw_inter / bw_same == pytest.approx(p.tccd_l_ck / p.tccd_s_ck, rel=0.1)
+    # spacing of two column reads: same group -> tCCD_L, other group -> tCCD_S
+    m = mem("ddr4-3200", refresh_enabled=False, address_mapping="row:column:rank:bank:channel")
+    r = m.service_addresses([0, 64], False, 0)  # banks 0 and 1 = groups 0 and 1
+    assert r.done_ps - r.first_data_ps == ck(m, p.tccd_s_ck + 4)
+    m = mem("ddr4-3200", refresh_enabled=False, address_mapping="row:column:rank:bank:channel")
+    r = m.service_addresses([0, 4 * 64], False, 0)  # banks 0 and 4: both group 0
+    assert r.done_ps - r.first_data_ps == ck(m, p.tccd_l_ck + 4)
+
+
+def test_open_vs_closed_page_policy():
+    lat = {}
+    for policy in ("open", "closed"):
+        m = mem("ddr4-3200", refresh_enabled=False, page_policy=policy)
+        m.service(Transaction(READ, 0, 64), 0)
+        same = m.service(Transaction(READ, 64, 64), 1_000_000)
+        other = m.service(Transaction(READ, row_stride(m), 64), 2_000_000)
+        lat[policy] = (same.done_ps - 1_000_000, same.row_hits, other.done_ps - 2_000_000)
+    p = PRESETS["ddr4-3200"][0]
+    tck = p["tck_ps"]
+    assert lat["open"] == (ck_ps(p, p["tcl_ck"] + 4), 1, ck_ps(p, p["trp_ck"] + p["trcd_ck"] + p["tcl_ck"] + 4))
+    # closed: every new call activates, but the precharge is already done
+    assert lat["closed"] == (ck_ps(p, p["trcd_ck"] + p["tcl_ck"] + 4), 0,
+                             ck_ps(p, p["trcd_ck"] + p["tcl_ck"] + 4))
+    assert tck > 0
+
+
+def ck_ps(p, n):
+    return n * p["tck_ps"]
+
+
+def test_frfcfs_reordering_raises_row_hits():
+    """Two rows of one bank interleaved A0 B0 A1 B1 ...: FCFS misses every time, FR-FCFS groups."""
+    m0 = mem("ddr4-3200", refresh_enabled=False, read_queue_depth=1)
+    m32 = mem("ddr4-3200", refresh_enabled=False, read_queue_depth=32)
+    rs = row_stride(m0)
+    addr = np.array([(k % 2) * rs + (k // 2) * 64 for k in range(256)])
+    fcfs = m0.service_addresses(addr, False, 0)
+    frfcfs = m32.service_addresses(addr, False, 0)
+    assert fcfs.row_hits == 0
+    assert frfcfs.row_hits >= 256 - 2 * (256 // 32)
+    assert frfcfs.done_ps < fcfs.done_ps / 3
+
+
+def test_state_is_carried_across_calls():
+    m = mem("lpddr4-3200", refresh_enabled=False)
+    a = m.service(Transaction(READ, 0, 32), 0)
+    b = m.service(Transaction(READ, 32, 32), a.done_ps)
+    assert (a.row_misses, b.row_hits, b.row_misses) == (1, 1, 0)
+    # a write then a read of the same row pays the write-to-read turnaround
+    w = m.service(Transaction(WRITE, 64, 32), b.done_ps)
+    r = m.service(Transaction(READ, 96, 32), w.accept_ps)
+    p = m.params
+    assert r.accept_ps - w.accept_ps >= ck(m, p.tcwl_ck + 8 + p.twtr_ck) - p.tck_ps
+
+
+def test_channels_scale_bandwidth_and_energy_orders():
+    bw1, _ = stream(mem("lpddr4-3200", refresh_enabled=False), 1 << 20)
+    bw4, _ = stream(mem("lpddr4-3200-4ch", refresh_enabled=False), 1 << 20)
+    assert bw4 == pytest.approx(4 * bw1, rel=0.05)
+    m = mem("ddr4-3200")
+    seq = m.service(Transaction(READ, 0, 4096), 0)
+    rnd = mem("ddr4-3200").service_addresses(np.arange(64) * row_stride(m), False, 0)
+    assert rnd.energy_pj > seq.energy_pj > 0  # same bytes, more activations
+
+
+def test_refresh_happens_and_closes_rows():
+    m = mem("lpddr4-3200")
+    m.service(Transaction(READ, 0, 32), 0)
+    r = m.service(Transaction(READ, 32, 32), int(10 * ck(m, m.params.trefi_ck)))
+    assert r.row_misses == 1 and m.refreshes >= 10
+
+
+def test_cli_json_and_errors():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    dram_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(["dram", "--memory", "lpddr4-3200-4ch", "--requests", "500",
+                              "--pattern", "seq", "--json"])
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert args.func(args) == 0
+    out = json.loads(buf.getvalue())
+    assert out["peak_bandwidth_gbps"] == pytest.approx(25.6)
+    assert 0 < out["bandwidth_gbps"] <= 25.6 and out["row_hit_rate"] > 0.9
+    assert out["p99_read_latency_ns"] >= out["p50_read_latency_ns"] > 0
+    for bad in (["--memory", "nope"], ["--param", "bogus_ck=3"], ["--pattern", "zigzag"]):
+        args = parser.parse_args(["dram", *bad])
+        with pytest.raises(ConfigError) as exc:
+            args.func(args)
+        assert "nope" in str(exc.value) or "known" in str(exc.value) or "choose" in str(exc.value)
+
+
+def test_bad_parameter_values_are_config_errors():
+    with pytest.raises(ConfigError, match="address_mapping"):
+        mem("ddr4-3200", address_mapping="row:bank")
+    with pytest.raises(ConfigError, match="page_policy"):
+        mem("ddr4-3200", page_policy="sometimes")
