@@ -1,16 +1,19 @@
-"""The pipeline every design runs: loader → channel → compute → channel → writer.
+"""The pipeline every design runs: loader → channel → compute stages → write-back.
 
-Designs differ only in the `TileJob`s they emit and the units they contain. A job names the
-buffer space its loads take, the reads (from DRAM or an on-chip source), the compute unit and
-its work, the space freed after compute, and the writes with the output space they free.
+Designs differ only in the `TileJob`s they emit, the units they contain and the compute stages
+they declare (e.g. `("pre", "main", "post")` for a packer or encoder in front of the PE array and
+a vector unit behind it; the dense design has only `main`). A job names the buffer space its
+loads take, the reads (from DRAM or an on-chip source), the work of each stage on which unit, the
+space freed after compute, and the writes with the output space they free.
 
 - loader: allocates buffer space (blocks when full: double buffering and back-pressure),
   issues the job's reads through its sockets, and hands the job on. Its `QuantumKeeper` holds the
   time until the reads complete: with quantum 0 it waits for the data before handing over (exact),
-  with a larger quantum it hands over at once and the compute stage waits for the data instead.
-- compute: waits for the job's data, runs it on its unit for the unit's cycle count, records
-  the busy interval, frees input space, passes the job to the writer.
-- writer: issues the job's writes and frees its output space when they are done.
+  with a larger quantum it hands over at once and the first stage waits for the data instead.
+- each compute stage: waits for the job's data, runs its work on the unit for the unit's cycle
+  count, records the busy interval and passes the job on. The last stage frees the job's input
+  space and issues its writes; the output space is released when the writes complete (a timed
+  release, so write-back costs no SimPy event of its own).
 """
 
 from __future__ import annotations
@@ -41,10 +44,8 @@ class Access:
 class TileJob:
     step: int
     op_id: int
-    unit: str
-    """Compute unit name (a key of `Pipeline.units`)."""
-    work: Any
-    """What the unit's cycle model needs (e.g. a `GemmTile`)."""
+    work: dict[str, tuple[str, Any]]
+    """Per compute stage: (unit name, what the unit's cycle model needs, e.g. a `GemmTile`)."""
     macs: int = 0
     loads: list[tuple[str, int]] = attrs.field(factory=list)
     reads: list[Access] = attrs.field(factory=list)
@@ -56,34 +57,39 @@ class TileJob:
 
 
 class Pipeline(Module):
-    """The three pipeline processes; sockets are bound by the design that builds it."""
+    """The pipeline processes; sockets are bound by the design that builds it."""
 
     def __init__(self, name: str, parent: Module, env: simpy.Environment, clock: Clock,
                  recorder: ActivityRecorder, units: dict[str, Module], buffers: dict[str, Sram],
                  out_buffer: str, sources: Iterable[str], n_ops: int, quantum_ps: int = 0,
-                 channel_depth: int = 1):
+                 stages: tuple[str, ...] = ("main",), channel_depth: int = 1):
         super().__init__(name, parent)
         self.env, self.clock, self.recorder = env, clock, recorder
         self.units, self.buffers, self.out_buffer = units, buffers, buffers[out_buffer]
         self.n_ops = n_ops
         self.quantum_ps = quantum_ps
+        self.stages = stages
         self.read_sockets = {src: InitiatorSocket(self, f"read_{src}") for src in sources}
         self.write_socket = InitiatorSocket(self, "write_dram")
-        self.to_compute = Channel(env, f"{self.name}.to_compute", channel_depth)
-        self.to_writer = Channel(env, f"{self.name}.to_writer", channel_depth)
+        self.channels = [Channel(env, f"{self.name}.to_{s}", channel_depth) for s in stages]
         self.unit_comp = {u: recorder.register(m.name, "compute") for u, m in units.items()}
         self.unit_cycles = {u: 0 for u in units}
         self.macs = 0
         self.jobs_done = 0
-        self.marks: list[tuple[int, int]] = []  # (time_ps, label) at the first compute of a label
+        self.marks: list[tuple[int, int]] = []  # (time_ps, label) at the first main-stage work of a label
         self._last_label = -1
 
     def run(self, jobs: Iterable[TileJob]) -> list[simpy.Process]:
         env = self.env
-        return [env.process(self._loader(jobs)), env.process(self._compute()), env.process(self._writer())]
+        procs = [env.process(self._loader(jobs))]
+        for i, stage in enumerate(self.stages):
+            nxt = self.channels[i + 1] if i + 1 < len(self.stages) else None
+            procs.append(env.process(self._stage(stage, self.channels[i], nxt)))
+        return procs
 
     def _loader(self, jobs: Iterable[TileJob]):
         qk = QuantumKeeper(self.env, self.quantum_ps)
+        out = self.channels[0]
         for job in jobs:
             for buf, nbytes in job.loads:
                 yield from self.buffers[buf].allocate(nbytes, f"op {job.op_id} tile")
@@ -96,46 +102,51 @@ class Pipeline(Module):
                 yield qk.sync()
             job.ready_ps = qk.current_time_ps
             qk.set(0)
-            yield self.to_compute.put(job)
-        yield self.to_compute.put(None)
+            yield out.put(job)
+        yield out.put(None)
 
-    def _compute(self):
+    def _stage(self, stage: str, inbox: Channel, outbox: Channel | None):
         env, clock = self.env, self.clock
+        main = stage == "main"
         while True:
-            job = yield self.to_compute.get()
+            job = yield inbox.get()
             if job is None:
                 break
-            if job.out_alloc:
+            if main and job.out_alloc:
                 yield from self.out_buffer.allocate(job.out_alloc, f"op {job.op_id} output tile")
-            cycles = self.units[job.unit].cycles(job.work)
             start = max(env.now, job.ready_ps)
-            end = start + clock.cycles_to_ps(cycles)
+            unit_work = job.work.get(stage)
             label = job.step * self.n_ops + job.op_id
-            if label != self._last_label:
-                self.marks.append((start, label))
-                self._last_label = label
-            yield env.timeout(end - env.now)
-            self.recorder.record(self.unit_comp[job.unit], start, end, label)
-            self.unit_cycles[job.unit] += cycles
-            self.macs += job.macs
-            for buf, nbytes in job.frees:
-                self.buffers[buf].release(nbytes)
-            if job.writes or job.out_free:
-                yield self.to_writer.put(job)
+            if unit_work is not None:
+                unit, work = unit_work
+                cycles = self.units[unit].cycles(work)
+                end = start + clock.cycles_to_ps(cycles)
+                if main and label != self._last_label:
+                    self.marks.append((start, label))
+                    self._last_label = label
+                if end > env.now:
+                    yield env.timeout(end - env.now)
+                self.recorder.record(self.unit_comp[unit], start, end, label)
+                self.unit_cycles[unit] += cycles
+            elif start > env.now:
+                yield env.timeout(start - env.now)
+            if outbox is not None:
+                yield outbox.put(job)
             else:
-                self.jobs_done += 1
-        yield self.to_writer.put(None)
+                self._retire(job)
+        if outbox is not None:
+            yield outbox.put(None)
+        else:
+            yield from self.out_buffer.drain()
 
-    def _writer(self):
-        while True:
-            job = yield self.to_writer.get()
-            if job is None:
-                break
-            wait = 0
-            for a in job.writes:
-                txn = Transaction(Command.WRITE, a.address, a.nbytes, a.kind, job.op_id, job.step)
-                wait = max(wait, self.write_socket.b_transport(txn, 0))
-            if wait:
-                yield self.env.timeout(wait)
-            self.out_buffer.release(job.out_free)
-            self.jobs_done += 1
+    def _retire(self, job: TileJob) -> None:
+        """Free the job's inputs, issue its writes, release its outputs when they complete."""
+        self.macs += job.macs
+        for buf, nbytes in job.frees:
+            self.buffers[buf].release(nbytes)
+        wait = 0
+        for a in job.writes:
+            txn = Transaction(Command.WRITE, a.address, a.nbytes, a.kind, job.op_id, job.step)
+            wait = max(wait, self.write_socket.b_transport(txn, 0))
+        self.out_buffer.release_at(self.env.now + wait, job.out_free)
+        self.jobs_done += 1

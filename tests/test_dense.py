@@ -121,5 +121,5 @@ def test_replays_are_deterministic_and_a_quantum_approximates_exact_timing(small
     assert a == b
     q = replay(small_trace, "dense", hw, quantum_ps=10_000_000).summary
     # with a quantum the loader hands tiles on before their data lands (loosely timed)
-    assert q["total_ps"] == pytest.approx(a["summary"]["total_ps"], rel=0.01)
+    assert q["total_ps"] == pytest.approx(a["summary"]["total_ps"], rel=0.05)
     assert q["dram_read_bytes"] == a["summary"]["dram_read_bytes"]

@@ -1,12 +1,15 @@
 """`Sram`: an on-chip buffer with a capacity, a port width and occupancy accounting.
 
-Tiles allocate space before they are loaded and release it when their last user is done; a full
-buffer blocks the allocating stage (that is how double buffering and back-pressure emerge). An
+Tiles allocate space before they are loaded and release it when their last user is done (now, or
+at a future time such as the end of a write-back); a full buffer blocks the allocating stage
+(that is how double buffering and back-pressure emerge). An
 allocation larger than the whole buffer can never succeed and is a configuration error. A buffer
 that serves reads (the global buffer holding resident weights) also exposes a target socket.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import simpy
 
@@ -24,38 +27,73 @@ class Sram(Module):
         self.cfg = cfg
         self.clock = clock
         self.capacity = cfg.capacity_bytes
-        self._space = simpy.Container(env, capacity=self.capacity, init=self.capacity)
-        self.used = 0
+        self.free = self.capacity
         self.peak = 0
         self.read_bytes = 0
         self.write_bytes = 0
+        self._pending: list[tuple[int, int]] = []  # heap of (release time ps, bytes)
+        self._wakeup: simpy.Event | None = None
         self._port_free_ps = 0
         self.target = TargetSocket(self, "target", self.transport) if serves_reads else None
         self.comp = recorder.register(self.name, "other") if (recorder and serves_reads) else None
         self.recorder = recorder
 
     @property
+    def used(self) -> int:
+        return self.capacity - self.free - sum(n for _, n in self._pending)
+
+    @property
     def tile_budget(self) -> int:
         """Largest tile the tiler may plan: half the buffer when double buffered."""
         return self.capacity // 2 if self.cfg.double_buffer else self.capacity
 
+    def _settle(self) -> None:
+        now = self.env.now
+        while self._pending and self._pending[0][0] <= now:
+            self.free += heapq.heappop(self._pending)[1]
+
     def allocate(self, nbytes: int, what: str = "tile"):
-        """Generator: wait until `nbytes` are free, then hold them."""
+        """Generator: wait until `nbytes` are free, then hold them (one allocator at a time)."""
         if nbytes > self.capacity:
             raise ConfigError(
                 f"{what} of {kib(nbytes)} cannot fit {self.name} ({kib(self.capacity)}); "
                 f"increase its capacity_kib or use smaller tiles"
             )
-        if nbytes:
-            yield self._space.get(nbytes)
-            self.used += nbytes
-            self.peak = max(self.peak, self.used)
-            self.write_bytes += nbytes
+        if not nbytes:
+            return
+        while True:
+            self._settle()
+            if self.free >= nbytes:
+                break
+            self._wakeup = self.env.event()
+            if self._pending:
+                yield self._wakeup | self.env.timeout(self._pending[0][0] - self.env.now)
+            else:
+                yield self._wakeup
+            self._wakeup = None
+        self.free -= nbytes
+        self.peak = max(self.peak, self.capacity - self.free)
+        self.write_bytes += nbytes
 
     def release(self, nbytes: int) -> None:
+        """Give back `nbytes` now."""
         if nbytes:
-            self.used -= nbytes
-            self._space.put(nbytes)
+            self.free += nbytes
+            if self._wakeup is not None and not self._wakeup.triggered:
+                self._wakeup.succeed()
+
+    def release_at(self, time_ps: int, nbytes: int) -> None:
+        """Give back `nbytes` at a future time (e.g. when a write-back completes)."""
+        if time_ps <= self.env.now:
+            self.release(nbytes)
+        elif nbytes:
+            heapq.heappush(self._pending, (time_ps, nbytes))
+
+    def drain(self):
+        """Generator: wait until every timed release has happened."""
+        if self._pending:
+            yield self.env.timeout(max(t for t, _ in self._pending) - self.env.now)
+            self._settle()
 
     def port_ps(self, nbytes: int) -> int:
         """Time to stream `nbytes` through the port, ps."""

@@ -118,7 +118,7 @@ class Dense(Design):
                 a = out_base + ((t.set * g.images + t.image) * g.out_rows + t.r0) * g.row_px * g.n_out + t.n0
                 writes.append(Access("dram", "out", a, t.out_write))
             work = GemmTile(t.m * g.row_px, t.n1 - t.n0, (t.c1 - t.c0) * g.red_per_ch)
-            yield TileJob(step, op.op_id, "pe", work, work.macs, loads, reads, frees,
+            yield TileJob(step, op.op_id, {"main": ("pe", work)}, work.macs, loads, reads, frees,
                           t.acc_alloc, writes, t.acc_free)
 
     def _vector_jobs(self, step: int, op: OpRecord, addr: AddressMap) -> Iterator[TileJob]:
@@ -142,5 +142,5 @@ class Dense(Design):
             out_bytes = int(n * ab)
             writes = [Access("dram", "out", addr.output[op.op_id] + int(e0 * ab), out_bytes)]
             total_in = sum(r.nbytes for r in reads)
-            yield TileJob(step, op.op_id, "vector", VectorWork(op.kind, n), 0,
+            yield TileJob(step, op.op_id, {"main": ("vector", VectorWork(op.kind, n))}, 0,
                           [("act", total_in)], reads, [("act", total_in)], out_bytes, writes, out_bytes)

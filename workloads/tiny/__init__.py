@@ -1,0 +1,1 @@
+"""Tiny DDPM on scikit-learn digits: model, training, sampling, quality measure."""
