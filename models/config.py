@@ -101,6 +101,17 @@ class HardwareConfig:
     (`auto`; common-config rule, dataflows.md §8.2 item 9); `never` always re-reads."""
     designs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     """Per-design parameter overrides, by design name (each design validates its own)."""
+    compute_budget_units: int | None = None
+    """Silicon budget for the MAC array in bit-product units (an a-bit × b-bit multiplier costs
+    a·b; int8×int8 = 64) — assumption A-35. None: the `pe_array`'s own size as int8 MACs
+    (rows · cols · lanes · 64). Designs size their own PE arrays from it in the common config."""
+
+    def budget_units(self) -> int:
+        """The compute budget in bit-product units (assumption A-35)."""
+        if self.compute_budget_units is not None:
+            return self.compute_budget_units
+        p = self.pe_array
+        return p.rows * p.cols * p.lanes * 64
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

@@ -216,6 +216,8 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
         "op_steps": n_ops * n_steps,
         "clock_mhz": clock.freq_mhz,
         "simpy_events": _events_scheduled(env),
+        "events": dict(sorted(d.events.items())),
+        **d.extra_summary(),
     }
     return Result(
         design=d.name,

@@ -37,9 +37,16 @@ STATS: dict[str, StatSpec] = {
     "delta.int4_frac": StatSpec("fraction of temporal deltas non-zero and within [-8, 7]"),
     "delta.int8_frac": StatSpec("fraction of temporal deltas outside int4, within [-128, 127]"),
     "delta.beyond8_frac": StatSpec("fraction of temporal deltas outside [-128, 127]"),
+    "kv_delta.zero_frac": StatSpec("attention matmuls: fraction of deltas of the second operand (K or V) equal to 0"),
+    "kv_delta.int4_frac": StatSpec("attention matmuls: fraction of K/V deltas non-zero and within [-8, 7]"),
+    "kv_delta.int8_frac": StatSpec("attention matmuls: fraction of K/V deltas outside int4, within [-128, 127]"),
+    "kv_delta.beyond8_frac": StatSpec("attention matmuls: fraction of K/V deltas outside [-128, 127]"),
+    "camd.dy_zero_frac": StatSpec("fraction of int8 output-code deltas equal to 0 (zero-aware compression)"),
     "camd.rho_in": StatSpec("fraction of input deltas outside the int3 inlier range"),
     "camd.rho_out": StatSpec("fraction of output deltas outside the compression inlier range"),
-    "camd.sign_flip": StatSpec("fraction of pre-activation output signs flipping between steps"),
+    "camd.sign_flip": StatSpec(
+        "fraction of signs flipping between steps: of a MAC op's output, or of an activation op's input"
+    ),
     "camd.group_outlier_hist": StatSpec(
         "fractions of 60-element reduction groups with 0,1,2,3,4,>4 outliers", lambda op: (6,)
     ),
@@ -47,7 +54,7 @@ STATS: dict[str, StatSpec] = {
         "per-input-channel zero fraction after ReLU + uint4 quantization", lambda op: (op.c,)
     ),
     "mhd.l1_map": StatSpec(
-        "per-pixel mean |delta| over channels (int8 codes)", _pixels, fraction=False
+        "per-pixel mean |delta| over channels (int8 codes; stored as float16)", _pixels, fraction=False
     ),
     "mhd.int8_need": StatSpec(
         "per-pixel int8-need bits over channels, packed (np.packbits along channels)",

@@ -68,8 +68,14 @@ def encode_step(stats: StepStats) -> bytes:
     for stat, per_op in stats.arrays.items():
         for op_id, arr in per_op.items():
             payload[f"a/{stat}/{op_id}"] = np.asarray(arr)
+    # an .npz (as np.savez_compressed writes it) with fixed member timestamps: reproducible bytes
     buf = io.BytesIO()
-    np.savez_compressed(buf, **payload)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, arr in payload.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -108,6 +114,14 @@ def validate_step(stats: StepStats, ops: list[OpRecord], where: str) -> None:
             validate_stat(stat, arr, ops[op_id], f"{where}: {stat}[op {op_id}]")
 
 
+def _writestr(zf: zipfile.ZipFile, name: str, data) -> None:
+    """Write a member with a fixed timestamp, so equal content gives an equal archive."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
 def write_trace(
     path: str | os.PathLike, manifest: dict[str, Any], ops: list[OpRecord], steps: Iterable[StepStats]
 ) -> None:
@@ -122,16 +136,19 @@ def write_trace(
     try:
         count = 0
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr("ops.json", json.dumps([op.to_dict() for op in ops]))
+            _writestr(zf, "ops.json", json.dumps([op.to_dict() for op in ops]))
             for i, st in enumerate(steps):
                 validate_step(st, ops, _step_name(i))
-                zf.writestr(_step_name(i), encode_step(st))
+                _writestr(zf, _step_name(i), encode_step(st))
                 count += 1
             if count != len(manifest["steps"]):
                 raise TraceError(
                     f"manifest.steps lists {len(manifest['steps'])} steps but {count} step tables were given"
                 )
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+            _writestr(zf, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

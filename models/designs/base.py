@@ -7,6 +7,7 @@ ablations register as their own names (e.g. `mhdiff.no_packing`).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, ClassVar, Iterator
 
 import attrs
@@ -19,7 +20,7 @@ from ..components.dram import DramFront
 from ..components.pe_array import PeArray
 from ..components.sram import Sram
 from ..components.vector_unit import VectorUnit
-from ..config import HardwareConfig, structure
+from ..config import COMMON, HardwareConfig, structure
 from ..errors import ConfigError
 from ..memory import MemoryModel
 from ..pipeline import Pipeline, TileJob
@@ -56,6 +57,8 @@ class Design:
     Params: ClassVar[type]
     trace_activation: ClassVar[str] = "silu"
     """Activation of the model variant the design needs ("relu" for designs assuming ReLU)."""
+    stages: ClassVar[tuple[str, ...]] = ("main",)
+    """Compute stages of the pipeline, in order (e.g. ("pre", "main", "post"))."""
 
     def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None):
         self.hw = hw
@@ -64,6 +67,13 @@ class Design:
         self.clock = Clock(hw.freq_mhz)
         self.notes: list[str] = []
         """Disclosures printed with results: assumptions in force, mechanisms not modelled."""
+        self.events: dict[str, float] = defaultdict(float)
+        """Event counts for the energy model, e.g. `mac.int8`, `mac.int4x8`, `sram.act.read_bytes`."""
+
+    @classmethod
+    def paper_hw(cls) -> HardwareConfig:
+        """The design's own paper configuration (`--hw paper`); default: the common one."""
+        return COMMON
 
     # The standard component set: DRAM front, four buffers, PE array, vector unit, pipeline.
     def build(self, env: simpy.Environment, top: Module, recorder: ActivityRecorder,
@@ -79,16 +89,25 @@ class Design:
             "weight": Sram("weight_buffer", top, env, b.weight, self.clock),
             "out": Sram("out_buffer", top, env, b.output, self.clock),
         }
-        self.pe = PeArray("pe_array", top, hw.pe_array)
-        self.vector = VectorUnit("vector_unit", top, hw.vector)
+        units = self.make_units(top)
+        self.pe, self.vector = units["pe"], units["vector"]
         sources = ["dram"] + (["global"] if self.buffers["global"].target else [])
-        self.pipeline = Pipeline("pipeline", top, env, self.clock, recorder,
-                                 {"pe": self.pe, "vector": self.vector}, self.buffers, "out",
-                                 sources, n_ops, quantum_ps)
+        self.pipeline = Pipeline("pipeline", top, env, self.clock, recorder, units, self.buffers,
+                                 "out", sources, n_ops, quantum_ps, self.stages)
         self.pipeline.read_sockets["dram"].bind(self.dram.target)
         if "global" in sources:
             self.pipeline.read_sockets["global"].bind(self.buffers["global"].target)
         self.pipeline.write_socket.bind(self.dram.target)
+
+    def make_units(self, top: Module) -> dict[str, Module]:
+        """The compute units, by the names jobs use. Must include "pe" (the MAC array, whose
+        `macs_per_cycle` defines PE utilization) and "vector"; designs add their own units."""
+        return {"pe": PeArray("pe_array", top, self.hw.pe_array),
+                "vector": VectorUnit("vector_unit", top, self.hw.vector)}
+
+    def extra_summary(self) -> dict[str, Any]:
+        """Design-specific results merged into the summary (keys must name their units)."""
+        return {}
 
     def uses_global_source(self, trace: Trace) -> bool:
         """Whether the global buffer serves reads in this run (e.g. resident weights)."""
