@@ -181,6 +181,11 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
             "macs": sum(r["macs"] for r in rows),
         })
 
+    for key, buf in d.buffers.items():  # buffer fills and reads served by a buffer's socket
+        if buf.write_bytes:
+            d.events[f"sram.{key}.write_bytes"] += buf.write_bytes
+        if buf.read_bytes:
+            d.events[f"sram.{key}.read_bytes"] += buf.read_bytes
     pe = d.pe
     macs = d.pipeline.macs
     total_cycles = cyc(total)

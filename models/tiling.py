@@ -82,6 +82,10 @@ class Tile:
     out_write: int
     """Bytes of finished outputs written after this tile (last reduction chunk only)."""
     acc_free: int
+    in_slice: int
+    """Bytes of the input slice this tile reads from the activation buffer."""
+    w_slice: int
+    """Bytes of the weight slice this tile reads from the weight buffer."""
 
     @property
     def m(self) -> int:
@@ -107,6 +111,11 @@ class TilePlan:
     w_bytes: int
     out_bytes: int
     tiles: list[Tile]
+
+    @property
+    def sram_read_bytes(self) -> dict[str, int]:
+        """On-chip operand reads of the whole op: every tile reads its slices from the buffers."""
+        return {"act": sum(t.in_slice for t in self.tiles), "weight": sum(t.w_slice for t in self.tiles)}
 
 
 def _blocks(total: int, size: int) -> list[tuple[int, int]]:
@@ -209,4 +218,5 @@ def _enumerate(g: Geometry, prec: Precision, rows: int, n_block: int, ch_chunk: 
             acc_alloc=m * prec.acc_bytes if first_chunk else 0,
             out_write=int(m * prec.out_bytes) if last_chunk else 0,
             acc_free=m * prec.acc_bytes if last_chunk else 0,
+            in_slice=ib, w_slice=wb,
         )

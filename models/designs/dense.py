@@ -78,12 +78,17 @@ class Dense(Design):
                 f"weights resident in the global buffer after step 0 "
                 f"({kib(weight_bytes_total(trace.ops, p.weight_bytes))})"
             )
+        sram_reads = {op_id: plan.sram_read_bytes for op_id, plan in plans.items()}
         for step in range(trace.n_steps):
             w_source = "global" if resident and step > 0 else "dram"
             for op in trace.ops:
                 if op.is_mac:
+                    self.events["mac.int8"] += op.macs
+                    for buf, nbytes in sram_reads[op.op_id].items():
+                        self.events[f"sram.{buf}.read_bytes"] += nbytes
                     yield from self._mac_jobs(step, op, plans[op.op_id], addr, w_source)
                 elif op.kind != "concat":
+                    self.events["vector.elements"] += op.out_elems
                     yield from self._vector_jobs(step, op, addr)
             if progress is not None:
                 progress(step)
