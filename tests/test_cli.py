@@ -59,7 +59,7 @@ def _corrupt(tmp_path, small_trace):
     ("missing_trace", "no such file"),
     ("bad_version", "manifest.version"),
     ("not_zip", "not a DiffTLM trace"),
-    ("unknown_design", "unknown design 'nope'; known: dense"),
+    ("unknown_design", "unknown design 'nope'; known:"),
     ("unknown_memory", "unknown memory model 'nope'; known:"),
     ("unknown_param", "unknown parameter(s) speed"),
     ("tile_cannot_fit", "cannot fit"),
