@@ -30,27 +30,164 @@ def _hw(hw: HardwareConfig | str | None) -> HardwareConfig:
     return hw if isinstance(hw, HardwareConfig) else load_hw(hw)
 
 
+def trace_activation(trace: Trace) -> str | None:
+    """The activation function of the traced model, when its manifest records one."""
+    cfg = trace.manifest.get("model_config") or {}
+    act = cfg.get("act") or cfg.get("activation")
+    return str(act).lower() if act else None
+
+
 def replay(trace: str | os.PathLike | Trace | None = None, design: str = "dense",
            hw: HardwareConfig | str | None = None, memory: str | None = None,
            memory_params: dict[str, Any] | None = None, **kwargs) -> Result:
-    """Replay a trace (default: the bundled one matching the design's activation) on a design."""
+    """Replay a trace (default: the bundled one matching the design's activation) on a design.
+    `hw="paper"` uses the design's own paper configuration. Keyword arguments go to
+    `models.replay.replay` (`design_params`, `quantum_ps`, `chrome_trace`, `progress`)."""
     cls = get_design(design)
     if trace is None:
         trace = load_trace(activation=cls.trace_activation)
-    return _replay(trace, design, _hw(hw), memory, memory_params, **kwargs)
+    resolved = cls.paper_hw() if hw == "paper" else _hw(hw)
+    return _replay(trace, design, resolved, memory, memory_params, **kwargs)
 
 
-def compare(trace: str | os.PathLike | None = None, designs: Iterable[str] | None = None,
+class Comparison(dict):
+    """Design name → `Result`, in run order, with table helpers. `hw_mode` is "common",
+    "paper" or the config name; `trace_choice` says which trace each design replayed and why."""
+
+    hw_mode: str = "common"
+    trace_choice: dict[str, str]
+
+    def __init__(self, *args, hw_mode: str = "common", trace_choice: dict[str, str] | None = None):
+        super().__init__(*args)
+        self.hw_mode = hw_mode
+        self.trace_choice = dict(trace_choice or {})
+
+    @property
+    def comparable(self) -> bool:
+        """False when designs ran in different hardware configs (`--hw paper`)."""
+        return self.hw_mode != "paper"
+
+    def speedups(self, baseline: str = "dense") -> dict[str, float]:
+        if baseline not in self:
+            return {}
+        base = self[baseline].summary["total_ns"]
+        return {n: base / r.summary["total_ns"] if r.summary["total_ns"] else float("nan")
+                for n, r in self.items()}
+
+    def rows(self, table: str = "summary") -> list[dict[str, Any]]:
+        """`summary` (one row per design), `per_op` or `per_step` as plain rows."""
+        from .results_io import summary_rows, table_rows
+
+        return summary_rows(self) if table == "summary" else table_rows(self, table)
+
+    def to_pandas(self, table: str = "summary"):
+        """A table as a pandas DataFrame (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(table))
+
+    def meta(self) -> dict[str, Any]:
+        return {"hw_mode": self.hw_mode, "comparable_across_designs": self.comparable,
+                "trace_choice": self.trace_choice}
+
+    def save(self, out_dir: str | os.PathLike, figures: bool = True,
+             timeline_design: str | None = None, formats=("png", "svg")) -> list[str]:
+        """Write results.json, CSV/Parquet tables and (by default) the figures to `out_dir`."""
+        from .results_io import save_results
+
+        out = os.fspath(out_dir)
+        written = save_results(self, out, self.meta())
+        if figures:
+            from plots import write_all
+
+            written += write_all(self, out, formats, timeline_design)
+        return written
+
+
+def _chrome_path(spec: str, design: str) -> str:
+    if spec.endswith(os.sep) or os.path.isdir(spec):
+        os.makedirs(spec, exist_ok=True)
+        return os.path.join(spec, f"{design}.trace.json")
+    return f"{spec}{design}.trace.json"
+
+
+def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[str] | None = None,
             hw: HardwareConfig | str | None = None, memory: str | None = None,
-            memory_params: dict[str, Any] | None = None, progress: bool = False) -> dict[str, Result]:
-    """Replay the same trace on several designs (default: every registered design)."""
+            memory_params: dict[str, Any] | None = None, progress: bool = False,
+            chrome_trace: str | None = None, **kwargs) -> Comparison:
+    """Replay the same trace on several designs (default: every registered design and ablation).
+
+    With no `trace`, each design replays the bundled tiny-model trace of its activation (designs
+    with `trace_activation == "relu"` get the ReLU twin; the result's notes say so). `hw` is a
+    `HardwareConfig`, "common" (default), a TOML path, or "paper" (each design in its own
+    `paper_hw()`; results are then not comparable across designs). `chrome_trace` is a directory
+    or a path prefix for one Perfetto trace per design. `trace` may also be a mapping
+    activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does."""
     names = list(designs) if designs else available_designs()
+    classes = {n: get_design(n) for n in names}
+    paper = hw == "paper"
+    resolved = None if paper else _hw(hw)
+    hw_mode = "paper" if paper else resolved.name
+    traces: dict[str, Trace] = {}
+    given = None
+    if isinstance(trace, dict):       # activation -> trace: twins chosen per design, like the default
+        traces = {a: t if isinstance(t, Trace) else Trace(t) for a, t in trace.items()}
+    elif trace is not None:
+        given = trace if isinstance(trace, Trace) else Trace(trace)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(names), desc="compare", unit="design", disable=None)
+    out = Comparison(hw_mode=hw_mode)
     for n in names:
-        get_design(n)
-    resolved = _hw(hw)
-    return {
-        n: replay(trace, n, resolved, memory, memory_params, progress=progress) for n in names
-    }
+        cls = classes[n]
+        extra_notes = []
+        if given is not None:
+            tr = given
+            act = trace_activation(tr)
+            if cls.trace_activation != "silu" and act is not None and act != cls.trace_activation:
+                extra_notes.append(f"design assumes a {cls.trace_activation} model but the trace's "
+                                   f"model uses {act}")
+            out.trace_choice[n] = f"{tr.manifest['model']} (given)"
+        else:
+            act = cls.trace_activation
+            if act not in traces:
+                traces[act] = load_trace(activation=act)
+            tr = traces[act]
+            origin = "bundled" if trace is None else "given"
+            out.trace_choice[n] = f"{tr.manifest['model']} ({origin})"
+            if act != "silu":
+                extra_notes.append(f"replayed on the {origin} {'ReLU' if act == 'relu' else act} twin "
+                                   f"({tr.manifest['model']}) because the design assumes a {act} model; "
+                                   f"designs without that need use the silu trace")
+                out.trace_choice[n] = f"{tr.manifest['model']} ({origin} {act} twin)"
+        hw_n = cls.paper_hw() if paper else resolved
+        if paper:
+            extra_notes.append(f"ran in its own paper configuration (hw {hw_n.name}); "
+                               "not comparable across designs")
+        if bar is not None:
+            bar.set_postfix_str(n)
+        ct = _chrome_path(chrome_trace, n) if chrome_trace else None
+        r = _replay(tr, n, hw_n, memory, memory_params, chrome_trace=ct, progress=progress, **kwargs)
+        r.notes = list(r.notes) + extra_notes
+        out[n] = r
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
 
 
-__all__ = ["COMMON", "Result", "compare", "default_trace_path", "load_trace", "replay"]
+def load_results(path: str | os.PathLike) -> Comparison:
+    """Results saved by `compare --out` / `Comparison.save` (results.json or its directory)."""
+    from .results_io import load_document, load_results as _load
+
+    p = os.fspath(path)
+    doc = load_document(os.path.join(p, "results.json") if os.path.isdir(p) else p)
+    return Comparison(_load(p), hw_mode=doc.get("hw_mode", "common"),
+                      trace_choice=doc.get("trace_choice"))
+
+
+__all__ = ["COMMON", "Comparison", "Result", "compare", "default_trace_path", "load_results",
+           "load_trace", "replay"]

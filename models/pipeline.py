@@ -1,10 +1,13 @@
-"""The pipeline every design runs: loader → channel → compute stages → write-back.
+"""The pipeline every design runs: loader → pre → main → post → write-back.
 
-Designs differ only in the `TileJob`s they emit, the units they contain and the compute stages
-they declare (e.g. `("pre", "main", "post")` for a packer or encoder in front of the PE array and
-a vector unit behind it; the dense design has only `main`). A job names the buffer space its
-loads take, the reads (from DRAM or an on-chip source), the work of each stage on which unit, the
-space freed after compute, and the writes with the output space they free.
+Every design runs the same three compute stages (so pipeline depth never differs between the
+designs compared); designs differ only in the `TileJob`s they emit and the units they contain.
+`pre` holds pre-processing (bitmask, packer, encoder), `main` the PE array or vector unit, `post`
+post-processing (restore, LUT scatter, sign mask); a stage without work for a job passes it on.
+A job names the buffer space its loads take, the reads (from DRAM or an on-chip source), the work
+of each stage on which unit(s), the space freed after compute, and the writes with the output
+space they free. A `Barrier` in the job stream makes the loader wait until every earlier job has
+retired and its writes completed (for designs whose later jobs depend on measured timing).
 
 - loader: allocates buffer space (blocks when full: double buffering and back-pressure),
   issues the job's reads through its sockets, and hands the job on. Its `QuantumKeeper` holds the
@@ -40,12 +43,22 @@ class Access:
     nbytes: int
 
 
+STAGES = ("pre", "main", "post")
+
+
+class Barrier:
+    """Job-stream marker: the loader waits until all earlier jobs retired and their writes landed."""
+
+    __slots__ = ()
+
+
 @attrs.define(slots=True)
 class TileJob:
     step: int
     op_id: int
-    work: dict[str, tuple[str, Any]]
-    """Per compute stage: (unit name, what the unit's cycle model needs, e.g. a `GemmTile`)."""
+    work: dict[str, Any]
+    """Per compute stage: (unit name, what the unit's cycle model needs, e.g. a `GemmTile`), or a
+    list of such pairs run one after another within the stage."""
     macs: int = 0
     loads: list[tuple[str, int]] = attrs.field(factory=list)
     reads: list[Access] = attrs.field(factory=list)
@@ -62,22 +75,24 @@ class Pipeline(Module):
     def __init__(self, name: str, parent: Module, env: simpy.Environment, clock: Clock,
                  recorder: ActivityRecorder, units: dict[str, Module], buffers: dict[str, Sram],
                  out_buffer: str, sources: Iterable[str], n_ops: int, quantum_ps: int = 0,
-                 stages: tuple[str, ...] = ("main",), channel_depth: int = 1):
+                 channel_depth: int = 1):
         super().__init__(name, parent)
         self.env, self.clock, self.recorder = env, clock, recorder
         self.units, self.buffers, self.out_buffer = units, buffers, buffers[out_buffer]
         self.n_ops = n_ops
         self.quantum_ps = quantum_ps
-        self.stages = stages
+        self.stages = STAGES
         self.read_sockets = {src: InitiatorSocket(self, f"read_{src}") for src in sources}
         self.write_socket = InitiatorSocket(self, "write_dram")
-        self.channels = [Channel(env, f"{self.name}.to_{s}", channel_depth) for s in stages]
+        self.channels = [Channel(env, f"{self.name}.to_{s}", channel_depth) for s in STAGES]
         self.unit_comp = {u: recorder.register(m.name, "compute") for u, m in units.items()}
         self.unit_cycles = {u: 0 for u in units}
         self.macs = 0
         self.jobs_done = 0
         self.marks: list[tuple[int, int]] = []  # (time_ps, label) at the first main-stage work of a label
+        self.barrier_ps: list[int] = []
         self._last_label = -1
+        self._retired: simpy.Event | None = None
 
     def run(self, jobs: Iterable[TileJob]) -> list[simpy.Process]:
         env = self.env
@@ -90,7 +105,12 @@ class Pipeline(Module):
     def _loader(self, jobs: Iterable[TileJob]):
         qk = QuantumKeeper(self.env, self.quantum_ps)
         out = self.channels[0]
+        submitted = 0
         for job in jobs:
+            if isinstance(job, Barrier):
+                yield from self._barrier(submitted)
+                continue
+            submitted += 1
             for buf, nbytes in job.loads:
                 yield from self.buffers[buf].allocate(nbytes, f"op {job.op_id} tile")
             wait = 0
@@ -105,6 +125,15 @@ class Pipeline(Module):
             yield out.put(job)
         yield out.put(None)
 
+    def _barrier(self, submitted: int):
+        """Wait until `submitted` jobs have retired and the output buffer has drained."""
+        while self.jobs_done < submitted:
+            self._retired = self.env.event()
+            yield self._retired
+        self._retired = None
+        yield from self.out_buffer.drain()
+        self.barrier_ps.append(self.env.now)
+
     def _stage(self, stage: str, inbox: Channel, outbox: Channel | None):
         env, clock = self.env, self.clock
         main = stage == "main"
@@ -115,20 +144,19 @@ class Pipeline(Module):
             if main and job.out_alloc:
                 yield from self.out_buffer.allocate(job.out_alloc, f"op {job.op_id} output tile")
             start = max(env.now, job.ready_ps)
-            unit_work = job.work.get(stage)
-            label = job.step * self.n_ops + job.op_id
-            if unit_work is not None:
-                unit, work = unit_work
-                cycles = self.units[unit].cycles(work)
-                end = start + clock.cycles_to_ps(cycles)
+            todo = job.work.get(stage)
+            if todo is not None:
+                label = job.step * self.n_ops + job.op_id
                 if main and label != self._last_label:
                     self.marks.append((start, label))
                     self._last_label = label
-                if end > env.now:
-                    yield env.timeout(end - env.now)
-                self.recorder.record(self.unit_comp[unit], start, end, label)
-                self.unit_cycles[unit] += cycles
-            elif start > env.now:
+                for unit, work in (todo if isinstance(todo, list) else (todo,)):
+                    cycles = self.units[unit].cycles(work)
+                    end = start + clock.cycles_to_ps(cycles)
+                    self.recorder.record(self.unit_comp[unit], start, end, label)
+                    self.unit_cycles[unit] += cycles
+                    start = end
+            if start > env.now:
                 yield env.timeout(start - env.now)
             if outbox is not None:
                 yield outbox.put(job)
@@ -150,3 +178,5 @@ class Pipeline(Module):
             wait = max(wait, self.write_socket.b_transport(txn, 0))
         self.out_buffer.release_at(self.env.now + wait, job.out_free)
         self.jobs_done += 1
+        if self._retired is not None and not self._retired.triggered:
+            self._retired.succeed()

@@ -23,7 +23,9 @@ from workloads import Trace
 
 from .config import COMMON, HardwareConfig
 from .designs import get_design
+from .energy import energy_summary
 from .memory import create_memory_model, memory_model_config
+from .pipeline import Barrier
 from .result import Result
 
 
@@ -78,7 +80,7 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
 
 
 class _Counter:
-    """Counts the jobs a design emits as the loader consumes them."""
+    """Counts the tile jobs a design emits as the loader consumes them (barriers are not jobs)."""
 
     def __init__(self, it):
         self._it = iter(it)
@@ -86,7 +88,8 @@ class _Counter:
 
     def __iter__(self):
         for job in self._it:
-            self.n += 1
+            if not isinstance(job, Barrier):
+                self.n += 1
             yield job
 
 
@@ -224,6 +227,7 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
         "events": dict(sorted(d.events.items())),
         **d.extra_summary(),
     }
+    summary.update(energy_summary(summary, hw.to_dict()))  # energy_pj by component, unpriced_events
     return Result(
         design=d.name,
         summary=summary,

@@ -1,66 +1,139 @@
-"""`difftlm compare`: the same trace on several designs, side by side."""
+"""`difftlm compare`: the same trace on several designs, side by side, with tables and figures."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from difftlm.api import compare
-from difftlm.results_io import save_results
 from models.config import load_hw
 
 from .common import add_memory_args, fmt_bytes, parse_params, print_json
 
+DEFAULT_OUT = "difftlm-results"
+
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="replay one trace on every design and compare them")
-    p.add_argument("--trace", metavar="PATH", help="trace file (default: the bundled tiny-model trace)")
+    p.add_argument("--trace", metavar="PATH",
+                   help="trace file (default: the bundled tiny-model trace; designs assuming ReLU "
+                        "get its ReLU twin)")
     p.add_argument("--designs", metavar="LIST", help="comma-separated design names (default: all)")
-    p.add_argument("--hw", metavar="common|FILE.toml", help="hardware config (default: common)")
+    p.add_argument("--hw", metavar="common|paper|FILE.toml",
+                   help="hardware config (default: common); 'paper' runs each design in its own "
+                        "paper configuration (numbers then not comparable across designs)")
     add_memory_args(p)
-    p.add_argument("--out", metavar="DIR", help="write results.json and per-design CSV tables")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                   help=f"directory for results.json, CSV/Parquet tables and figures "
+                        f"(default: {DEFAULT_OUT}/; '-' writes nothing)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--chrome-trace", metavar="DIR_OR_PREFIX",
+                   help="write one Chrome/Perfetto trace per design (DIR/<design>.trace.json, or "
+                        "PREFIX<design>.trace.json)")
+    p.add_argument("--timeline-design", metavar="NAME",
+                   help="design shown in the per-step timeline figure (default: the first)")
+    p.add_argument("--no-figures", action="store_true", help="write tables only, no figures")
     p.set_defaults(func=run)
 
 
-def table(results) -> str:
-    base = results.get("dense")
-    head = (f"{'design':<22}{'cycles':>14}{'time_us':>11}{'speedup':>9}{'compute%':>10}"
-            f"{'memory%':>9}{'overlap%':>10}{'idle%':>7}{'PE_util%':>10}{'DRAM_rd':>12}{'DRAM_wr':>12}")
-    lines = [head, "-" * len(head)]
-    for name, r in results.items():
-        s = r.summary
-        tot = s["total_cycles"] or 1.0
-        speed = f"{base.summary['total_cycles'] / tot:.2f}x" if base else "-"
-        lines.append(
-            f"{name:<22}{s['total_cycles']:>14,.0f}{s['total_ns'] / 1e3:>11,.1f}{speed:>9}"
-            f"{100 * s['compute_cycles'] / tot:>10.1f}{100 * s['memory_cycles'] / tot:>9.1f}"
-            f"{100 * s['overlap_cycles'] / tot:>10.1f}{100 * s['idle_cycles'] / tot:>7.1f}"
-            f"{100 * s['pe_utilization']:>10.1f}{fmt_bytes(s['dram_read_bytes']):>12}"
-            f"{fmt_bytes(s['dram_write_bytes']):>12}"
-        )
-    return "\n".join(lines)
+def _pct(v: float, tot: float) -> str:
+    return f"{v:,.0f} ({100 * v / tot:.0f}%)" if tot else f"{v:,.0f}"
+
+
+def tables(results) -> str:
+    """The terminal report: time breakdown, DRAM traffic by kind, energy by component."""
+    speed = results.speedups() if hasattr(results, "speedups") else {}
+    names = list(results)
+    w = max(12, max(len(n) for n in names) + 2)
+    out = []
+    head = (f"{'design':<{w}}{'cycles':>14}{'time_ms':>10}{'speedup':>9}{'compute_cyc':>20}"
+            f"{'memory_cyc':>20}{'overlap_cyc':>20}{'idle_cyc':>17}{'PE_util%':>9}")
+    out += ["run time (accelerator cycles; speedup = dense time / design time)", head, "-" * len(head)]
+    for n in names:
+        s = results[n].summary
+        tot = s["total_cycles"]
+        sp = f"{speed[n]:.2f}x" if n in speed else "-"
+        out.append(f"{n:<{w}}{tot:>14,.0f}{s['total_ns'] / 1e6:>10.3f}{sp:>9}"
+                   f"{_pct(s['compute_cycles'], tot):>20}{_pct(s['memory_cycles'], tot):>20}"
+                   f"{_pct(s['overlap_cycles'], tot):>20}{_pct(s['idle_cycles'], tot):>17}"
+                   f"{100 * s['pe_utilization']:>9.1f}")
+    rk = sorted({k for n in names for k in results[n].summary["dram_read_bytes_by_kind"]})
+    wk = sorted({k for n in names for k in results[n].summary["dram_write_bytes_by_kind"]})
+    cols = [("read", k) for k in rk] + [("write", k) for k in wk]
+    head = f"{'design':<{w}}" + "".join(f"{('rd' if d == 'read' else 'wr')}:{k}"[:13].rjust(14) for d, k in cols) + f"{'total':>14}"
+    out += ["", "DRAM traffic by tensor kind (rd = read, wr = write; bytes)", head, "-" * len(head)]
+    for n in names:
+        s = results[n].summary
+        vals = [s[f"dram_{d}_bytes_by_kind"].get(k, 0) for d, k in cols]
+        out.append(f"{n:<{w}}" + "".join(f"{fmt_bytes(v):>14}" for v in vals)
+                   + f"{fmt_bytes(s['dram_read_bytes'] + s['dram_write_bytes']):>14}")
+    comps = ["pe_mac", "sram", "vector", "ndp", "dram"]
+    comps += sorted({k for n in names for k in results[n].summary.get("energy_pj", {}) if k not in comps})
+    base = results["dense"].summary.get("energy_total_pj") if "dense" in results else None
+    head = f"{'design':<{w}}" + "".join(f"{c:>12}" for c in comps) + f"{'total':>12}{'vs_dense':>10}"
+    node = results[names[0]].summary.get("energy_model", {}).get("node_nm", "?")
+    out += ["", f"energy by component (uJ; on-chip tables scaled to {node} nm, DRAM from the memory model)",
+            head, "-" * len(head)]
+    for n in names:
+        s = results[n].summary
+        e = s.get("energy_pj", {})
+        tot = s.get("energy_total_pj", 0.0)
+        rel = f"{tot / base:.2f}x" if base else "-"
+        out.append(f"{n:<{w}}" + "".join(f"{e.get(c, 0.0) / 1e6:>12,.1f}" for c in comps)
+                   + f"{tot / 1e6:>12,.1f}{rel:>10}")
+    return "\n".join(out)
+
+
+table = tables  # the earlier name
 
 
 def run(args) -> int:
-    designs = [d.strip() for d in args.designs.split(",")] if args.designs else None
-    results = compare(args.trace, designs, load_hw(args.hw), args.memory,
-                      parse_params(args.memory_param), progress=sys.stderr.isatty())
-    if args.out:
-        save_results(results, args.out)
+    designs = [d.strip() for d in args.designs.split(",") if d.strip()] if args.designs else None
+    hw = "paper" if args.hw == "paper" else load_hw(args.hw)
+    results = compare(args.trace, designs, hw, args.memory, parse_params(args.memory_param),
+                      progress=sys.stderr.isatty() and not args.json, chrome_trace=args.chrome_trace)
+    written = []
+    if args.out and args.out != "-":
+        if args.timeline_design and args.timeline_design not in results:
+            print(f"difftlm compare: error: --timeline-design {args.timeline_design!r} is not among "
+                  f"the designs run ({', '.join(results)})", file=sys.stderr)
+            return 2
+        written = results.save(args.out, figures=not args.no_figures,
+                               timeline_design=args.timeline_design)
     if args.json:
-        print_json({name: {**r.summary, "notes": r.notes, "trace_id": r.trace["trace_id"],
-                           "synthetic_stats": r.trace["synthetic_stats"]}
-                    for name, r in results.items()})
+        print_json({"hw_mode": results.hw_mode, "comparable_across_designs": results.comparable,
+                    "designs": {name: {**r.summary, "notes": r.notes, "trace_id": r.trace["trace_id"],
+                                       "trace_model": r.trace["model"],
+                                       "synthetic_stats": r.trace["synthetic_stats"]}
+                                for name, r in results.items()},
+                    "written": written})
         return 0
-    first = next(iter(results.values()))
-    print(f"trace {first.trace['model']}: {first.trace['steps']} steps, id {first.trace['trace_id']}, "
-          f"synthetic_stats = {str(first.trace['synthetic_stats']).lower()}")
-    print(f"hardware {first.config['hw']['name']} @ {first.summary['clock_mhz']:g} MHz, "
-          f"memory {first.config['memory']['name']}; cycles are accelerator cycles, bytes are DRAM bytes")
-    print(table(results))
+    if not results.comparable:
+        print("WARNING: --hw paper: every design runs in its own paper configuration (different "
+              "PE arrays, SRAM, clocks and memories); the numbers below are NOT comparable across "
+              "designs, and speedups are ratios of run times of different machines.")
+    traces = {}
+    for name, r in results.items():
+        t = r.trace
+        traces.setdefault((t["model"], t["trace_id"], t["steps"], t["synthetic_stats"]), []).append(name)
+    for (model, tid, steps, synth), who in traces.items():
+        print(f"trace {model}: {steps} steps, id {tid}, synthetic_stats = {str(synth).lower()} "
+              f"-> {', '.join(who)}")
+    hws = sorted({(r.config['hw']['name'], r.summary['clock_mhz'], r.config['memory']['name'])
+                  for r in results.values()})
+    for hname, mhz, mem in hws:
+        print(f"hardware {hname} @ {mhz:g} MHz, memory {mem}")
+    print()
+    print(tables(results))
+    print()
     for name, r in results.items():
         for note in r.notes:
             print(f"note [{name}]: {note}")
-    if args.out:
-        print(f"results written to {args.out}/")
+        for note in r.summary.get("energy_notes", []):
+            print(f"energy note [{name}]: {note}")
+    if written:
+        figs = [p for p in written if p.endswith((".png", ".svg", ".pdf"))]
+        print(f"\nresults written to {os.path.normpath(args.out)}/: results.json, summary/per_op/per_step "
+              f"tables (csv{', parquet' if any(p.endswith('.parquet') for p in written) else ''}), "
+              f"{len(figs)} figure files")
     return 0

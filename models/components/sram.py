@@ -88,6 +88,8 @@ class Sram(Module):
             self.release(nbytes)
         elif nbytes:
             heapq.heappush(self._pending, (time_ps, nbytes))
+            if self._wakeup is not None and not self._wakeup.triggered:
+                self._wakeup.succeed()  # a waiter re-arms with the new release time
 
     def drain(self):
         """Generator: wait until every timed release has happened."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Iterator
 import attrs
 import simpy
 
-from tlm import ActivityRecorder, Clock, Module
+from tlm import ActivityRecorder, Clock, Module, TargetSocket
 from workloads import Trace
 
 from ..components.dram import DramFront
@@ -57,8 +57,6 @@ class Design:
     Params: ClassVar[type]
     trace_activation: ClassVar[str] = "silu"
     """Activation of the model variant the design needs ("relu" for designs assuming ReLU)."""
-    stages: ClassVar[tuple[str, ...]] = ("main",)
-    """Compute stages of the pipeline, in order (e.g. ("pre", "main", "post"))."""
 
     def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None):
         self.hw = hw
@@ -93,11 +91,17 @@ class Design:
         self.pe, self.vector = units["pe"], units["vector"]
         sources = ["dram"] + (["global"] if self.buffers["global"].target else [])
         self.pipeline = Pipeline("pipeline", top, env, self.clock, recorder, units, self.buffers,
-                                 "out", sources, n_ops, quantum_ps, self.stages)
+                                 "out", sources, n_ops, quantum_ps)
         self.pipeline.read_sockets["dram"].bind(self.dram.target)
         if "global" in sources:
             self.pipeline.read_sockets["global"].bind(self.buffers["global"].target)
-        self.pipeline.write_socket.bind(self.dram.target)
+        self.pipeline.write_socket.bind(self.write_target(env, top, recorder, n_ops))
+
+    def write_target(self, env: simpy.Environment, top: Module, recorder: ActivityRecorder,
+                     n_ops: int) -> TargetSocket:
+        """Where the pipeline's writes go: the DRAM front, or a unit in front of it (e.g. a
+        near-memory engine that forwards to DRAM)."""
+        return self.dram.target
 
     def make_units(self, top: Module) -> dict[str, Module]:
         """The compute units, by the names jobs use. Must include "pe" (the MAC array, whose

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import attrs
 import simpy
 
-from tlm import ActivityRecorder, Module
+from tlm import ActivityRecorder, Module, TargetSocket
 from workloads import OpRecord, Trace
 from workloads.errors import TraceError
 
@@ -41,16 +41,13 @@ from ..addresses import AddressMap
 from ..components.cambricon import (
     HIST_GROUP, CamdTile, NdpEngine, OutlierPeArray, SfuWork, SignMaskSfu, compressed_bytes,
 )
-from ..components.dram import DramFront
-from ..components.sram import Sram
 from ..components.vector_unit import VectorUnit, VectorWork
 from ..config import (
     BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, VectorUnitConfig,
     ceil_div, kib,
 )
 from ..errors import ConfigError
-from ..memory import MemoryModel
-from ..pipeline import Access, Pipeline, TileJob
+from ..pipeline import Access, TileJob
 from ..tiling import Precision, plan_tiles
 from .base import Design, design
 
@@ -182,7 +179,6 @@ class CambriconD(Design):
 
     Params = CambriconDParams
     trace_activation = "relu"
-    stages = ("main", "post")
     variant = "paper (sign mask + NDP, dataflows.md §3.3)"
 
     def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None):
@@ -238,7 +234,7 @@ class CambriconD(Design):
         )
 
     # ----------------------------------------------------------------- build
-    def make_units(self, top: Module) -> dict[str, Module]:
+    def _make_units(self, top: Module) -> dict[str, Module]:
         p = self.params
         return {
             "pe": OutlierPeArray("pe_array", top, self.rows, self.cols, p.group_size, max(1, p.outlier_lanes)),
@@ -248,31 +244,18 @@ class CambriconD(Design):
 
     ndp_kinds: tuple[str, ...] = ("delta",)
 
-    def build(self, env: simpy.Environment, top: Module, recorder: ActivityRecorder,
-              memory: MemoryModel, trace: Trace, quantum_ps: int = 0) -> None:
-        hw = self.hw
-        n_ops = len(trace.ops)
+    def write_target(self, env: simpy.Environment, top: Module, recorder: ActivityRecorder,
+                     n_ops: int) -> TargetSocket:
+        """Writes go through the near-memory engine, which forwards them to DRAM (A-7)."""
         self.recorder = recorder
-        self.dram = DramFront("dram", top, env, memory, recorder, n_ops)
-        b = hw.buffers
-        self.buffers = {
-            "global": Sram("global_buffer", top, env, b.global_buffer, self.clock, recorder,
-                           serves_reads=self.uses_global_source(trace)),
-            "act": Sram("act_buffer", top, env, b.activation, self.clock),
-            "weight": Sram("weight_buffer", top, env, b.weight, self.clock),
-            "out": Sram("out_buffer", top, env, b.output, self.clock),
-        }
-        units = self.make_units(top)
-        self.pe, self.vector, self.sfu = units["pe"], units["vector"], units["sfu"]
         self.ndp = NdpEngine("ndp", top, env, recorder, n_ops, self.ndp_kinds, self.params.ndp_internal_gbps)
         self.ndp.to_dram.bind(self.dram.target)
-        sources = ["dram"] + (["global"] if self.buffers["global"].target else [])
-        self.pipeline = Pipeline("pipeline", top, env, self.clock, recorder, units, self.buffers,
-                                 "out", sources, n_ops, quantum_ps, self.stages)
-        self.pipeline.read_sockets["dram"].bind(self.dram.target)
-        if "global" in sources:
-            self.pipeline.read_sockets["global"].bind(self.buffers["global"].target)
-        self.pipeline.write_socket.bind(self.ndp.target)
+        return self.ndp.target
+
+    def make_units(self, top: Module) -> dict[str, Module]:
+        units = self._make_units(top)
+        self.sfu = units["sfu"]
+        return units
 
     def _weights_total(self, trace: Trace) -> int:
         return sum(op.w_elems for op in trace.ops if op.kind in ("conv2d", "linear")) * self.params.weight_bits // 8
@@ -679,7 +662,6 @@ class CambriconDPerLayer(CambriconD):
     """Cambricon-D PE with the per-layer raw read/merge/write dataflow MHDiff describes."""
 
     Params = CambriconDPerLayerParams
-    stages = ("main",)
     variant = ("per-layer raw read/merge/write (MHDiff's description, dataflows.md §3.7 "
                "mhdiff_view): 2 raw reads + 1 raw write per MAC layer per step, A-10")
     ndp_kinds: tuple[str, ...] = ()

@@ -19,22 +19,18 @@ import math
 from typing import Any, Iterator
 
 import attrs
-import simpy
 
-from tlm import ActivityRecorder, Module
+from tlm import Module
 from workloads import OpRecord, Trace
 
 from ..addresses import AddressMap
-from ..components.ditto_units import Barrier, DittoPipeline, EncodeWork, EncodingUnit, NibbleGemm, NibblePeArray
-from ..components.dram import DramFront
-from ..components.sram import Sram
+from ..components.ditto_units import EncodeWork, EncodingUnit, NibbleGemm, NibblePeArray
 from ..components.vector_unit import VectorUnit, VectorWork
 from ..config import (
     BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, VectorUnitConfig, kib,
 )
 from ..errors import ConfigError
-from ..memory import MemoryModel
-from ..pipeline import Access, TileJob
+from ..pipeline import Barrier, Access, TileJob
 from ..tiling import Precision, TilePlan, plan_tiles
 from .base import design
 from .dense import Dense, weight_bytes_total
@@ -110,7 +106,6 @@ class Ditto(Dense):
     """Ditto with Defo."""
 
     Params = DittoParams
-    stages = ("pre", "main", "post")
     variant: dict[str, Any] = {}
 
     def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None):
@@ -152,28 +147,6 @@ class Ditto(Dense):
         return super()._resident(trace)
 
     # -- structure -----------------------------------------------------------------------
-    def build(self, env: simpy.Environment, top: Module, recorder: ActivityRecorder,
-              memory: MemoryModel, trace: Trace, quantum_ps: int = 0) -> None:
-        hw = self.hw
-        self.dram = DramFront("dram", top, env, memory, recorder, len(trace.ops))
-        b = hw.buffers
-        self.buffers = {
-            "global": Sram("global_buffer", top, env, b.global_buffer, self.clock, recorder,
-                           serves_reads=self.uses_global_source(trace)),
-            "act": Sram("act_buffer", top, env, b.activation, self.clock),
-            "weight": Sram("weight_buffer", top, env, b.weight, self.clock),
-            "out": Sram("out_buffer", top, env, b.output, self.clock),
-        }
-        units = self.make_units(top)
-        self.pe, self.vector = units["pe"], units["vector"]
-        sources = ["dram"] + (["global"] if self.buffers["global"].target else [])
-        self.pipeline = DittoPipeline("pipeline", top, env, self.clock, recorder, units, self.buffers,
-                                      "out", sources, len(trace.ops), quantum_ps, self.stages, dram=self.dram)
-        self.pipeline.read_sockets["dram"].bind(self.dram.target)
-        if "global" in sources:
-            self.pipeline.read_sockets["global"].bind(self.buffers["global"].target)
-        self.pipeline.write_socket.bind(self.dram.target)
-
     def make_units(self, top: Module) -> dict[str, Module]:
         p = self.params
         return {"pe": NibblePeArray("pe_array", top, self.n_pe, p.multipliers_per_pe),

@@ -95,7 +95,6 @@ class Mhdiff(Dense):
     """MHDiff: bitmask module, pixel-adaptive quantization, packer, packed PE array, LUT scatter."""
 
     Params = MhdiffParams
-    stages = ("mask", "pack", "main", "post")
     param_overrides: dict[str, Any] = {}
 
     def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None):
@@ -172,8 +171,7 @@ class Mhdiff(Dense):
             "attention matmuls and the time-embedding path run int8 (no spatial mask)",
             "int4 values sharing a slot with an int8 value are dropped (format int8+0), counted in mhd_dropped_int4_elems",
             "the previous first-layer map is streamed through the L1 units (no buffer space charged)",
-            "pipeline has 4 stages (mask, pack, main, post) vs dense's 1: the deeper pipeline alone changes "
-            "DRAM/compute overlap; compare with bias = 0 (all int8, same pipeline) to isolate the gain",
+            "the bitmask and packer run one after the other in the pre stage, pipelined against the PE array",
             "SRAM read events use the common tiler's int8 operand reads (packed-vector reads not modelled)",
             "packing uses each output position's C·R·S window identifier vector; one packing per (image, row tile), "
             "reused across output-channel blocks and reduction chunks",
@@ -311,14 +309,15 @@ class Mhdiff(Dense):
             m = t.m * g.row_px
             if extra:
                 extra = ceil_div(extra * kt, k_full)
-            work: dict[str, tuple[str, Any]] = {"main": ("pe", PackedTile(vectors, n, kt, m * n * kt, extra))}
+            work: dict[str, Any] = {"main": ("pe", PackedTile(vectors, n, kt, m * n * kt, extra))}
             if pack_work is not None:
-                work["pack"] = ("packer", pack_work)
+                work["pre"] = [("packer", pack_work)]
             self.events["mac.int4x8"] += mult_per_k * kt * n
             reads, loads, frees, writes = [], [], [], []
             if first_tile:
-                work["mask"] = ("bitmask", BitmaskWork(op.op_id == self.first_op and in_mask is not None,
-                                                       op.n * h * w, op.c, op.n * oh * ow, r * s))
+                mask_work = BitmaskWork(op.op_id == self.first_op and in_mask is not None,
+                                        op.n * h * w, op.c, op.n * oh * ow, r * s)
+                work.setdefault("pre", []).insert(0, ("bitmask", mask_work))
                 if op.op_id == self.first_op and fm_bytes:
                     if step > 0:
                         reads.append(Access("dram", "prev_act", prev_base[(step - 1) % 2], fm_bytes))
