@@ -111,10 +111,22 @@ def _chrome_path(spec: str, design: str) -> str:
     return f"{spec}{design}.trace.json"
 
 
+_WORKER_TRACES: dict[str, Trace] = {}
+
+
+def _replay_in_worker(trace_path: str, design: str, hw: HardwareConfig, memory, memory_params,
+                      kwargs: dict[str, Any]) -> Result:
+    """One design's replay in a worker process (each worker opens a trace once)."""
+    tr = _WORKER_TRACES.get(trace_path)
+    if tr is None:
+        tr = _WORKER_TRACES[trace_path] = Trace(trace_path)
+    return _replay(tr, design, hw, memory, memory_params, **kwargs)
+
+
 def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[str] | None = None,
             hw: HardwareConfig | str | None = None, memory: str | None = None,
             memory_params: dict[str, Any] | None = None, progress: bool = False,
-            chrome_trace: str | None = None, **kwargs) -> Comparison:
+            chrome_trace: str | None = None, jobs: int | None = None, **kwargs) -> Comparison:
     """Replay the same trace on several designs (default: every registered design and ablation).
 
     With no `trace`, each design replays the bundled tiny-model trace of its activation (designs
@@ -122,7 +134,9 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     `HardwareConfig`, "common" (default), a TOML path, or "paper" (each design in its own
     `paper_hw()`; results are then not comparable across designs). `chrome_trace` is a directory
     or a path prefix for one Perfetto trace per design. `trace` may also be a mapping
-    activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does."""
+    activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does.
+    `jobs` replays that many designs at once in worker processes (default: one per CPU core);
+    results do not depend on it."""
     names = list(designs) if designs else available_designs()
     classes = {n: get_design(n) for n in names}
     paper = hw == "paper"
@@ -140,6 +154,7 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
 
         bar = tqdm(total=len(names), desc="compare", unit="design", disable=None)
     out = Comparison(hw_mode=hw_mode)
+    plan = {}
     for n in names:
         cls = classes[n]
         extra_notes = []
@@ -166,14 +181,34 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
         if paper:
             extra_notes.append(f"ran in its own paper configuration (hw {hw_n.name}); "
                                "not comparable across designs")
-        if bar is not None:
-            bar.set_postfix_str(n)
         ct = _chrome_path(chrome_trace, n) if chrome_trace else None
-        r = _replay(tr, n, hw_n, memory, memory_params, chrome_trace=ct, progress=progress, **kwargs)
-        r.notes = list(r.notes) + extra_notes
+        plan[n] = (tr, hw_n, ct, extra_notes)
+    workers = min(len(names), jobs if jobs is not None else (os.cpu_count() or 1))
+    results: dict[str, Result] = {}
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_replay_in_worker, tr.path, n, hw_n, memory, memory_params,
+                                   {**kwargs, "chrome_trace": ct}): n
+                       for n, (tr, hw_n, ct, _) in plan.items()}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                if bar is not None:
+                    bar.set_postfix_str(futures[fut])
+                    bar.update(1)
+    else:
+        for n, (tr, hw_n, ct, _) in plan.items():
+            if bar is not None:
+                bar.set_postfix_str(n)
+            results[n] = _replay(tr, n, hw_n, memory, memory_params, chrome_trace=ct,
+                                 progress=progress, **kwargs)
+            if bar is not None:
+                bar.update(1)
+    for n in names:
+        r = results[n]
+        r.notes = list(r.notes) + plan[n][3]
         out[n] = r
-        if bar is not None:
-            bar.update(1)
     if bar is not None:
         bar.close()
     return out

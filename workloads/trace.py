@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
 import attrs
@@ -178,8 +179,10 @@ def _validate_manifest(m: dict[str, Any]) -> None:
 class Trace:
     """A trace opened for reading: manifest and op table eagerly, steps lazily."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, cache_steps: int = 64):
         self.path = os.fspath(path)
+        self._cache: OrderedDict[int, StepStats] = OrderedDict()
+        self._cache_steps = cache_steps
         if not os.path.exists(self.path):
             raise TraceError(f"trace {self.path}: no such file")
         try:
@@ -226,9 +229,23 @@ class Trace:
         return h.hexdigest()[:16]
 
     def step(self, i: int) -> StepStats:
-        """Statistics of step `i`, read and validated on demand."""
+        """Statistics of step `i`, read and validated on demand. The last `cache_steps` steps
+        read stay decoded, so designs replaying the same `Trace` object decode each step once.
+        Callers must not modify the returned statistics."""
         if not 0 <= i < self.n_steps:
             raise TraceError(f"step {i} is out of range: the trace has {self.n_steps} steps")
+        cached = self._cache.get(i)
+        if cached is not None:
+            self._cache.move_to_end(i)
+            return cached
+        stats = self._read_step(i)
+        if self._cache_steps:
+            self._cache[i] = stats
+            if len(self._cache) > self._cache_steps:
+                self._cache.popitem(last=False)
+        return stats
+
+    def _read_step(self, i: int) -> StepStats:
         where = _step_name(i)
         try:
             data = self._zip.read(where)
