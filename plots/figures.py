@@ -60,7 +60,7 @@ def breakdown(results: Mapping[str, Any]):
         bottom = [b + v for b, v in zip(bottom, vals)]
     _xticks(ax, names)
     ax.set_ylabel("run time (ms)")
-    ax.set_title("Runtime breakdown (PE array busy vs DRAM bus busy)")
+    ax.set_title("Runtime breakdown (compute units busy vs DRAM bus busy)")
     ax.legend(fontsize=8)
     return fig
 
