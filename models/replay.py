@@ -14,7 +14,6 @@ from collections import defaultdict
 from importlib import metadata
 from typing import Any
 
-import attrs
 import numpy as np
 import simpy
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from workloads import statistics as S
-from workloads.schema import OpRecord
 from workloads.optable import OpTableBuilder
 from workloads.stats import validate_stat
 

@@ -19,12 +19,13 @@ def hw(rows, cols, dataflow, model="systolic"):
 
 
 def closed_form(dataflow, R, C, out_px, filters, window):
+    # (Sr, Sc, cycles per fold) with T = window (OS), output pixels (WS) or filters (IS)
     if dataflow == "os":
-        sr, sc, t, per = out_px, filters, window, R + C + window - 2
+        sr, sc, per = out_px, filters, R + C + window - 2
     elif dataflow == "ws":
-        sr, sc, t, per = window, filters, out_px, 2 * R + C + out_px - 2
+        sr, sc, per = window, filters, 2 * R + C + out_px - 2
     else:
-        sr, sc, t, per = window, out_px, filters, 2 * R + C + filters - 2
+        sr, sc, per = window, out_px, 2 * R + C + filters - 2
     return math.ceil(sr / R) * math.ceil(sc / C) * per
 
 

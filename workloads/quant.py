@@ -49,7 +49,7 @@ class QuantConfig:
             "weights": "int8 per output channel, max|W[k]|/127",
             "int4_clip_rule": f"int4 = rint(q8/2^k), smallest k in 0..5 clipping <= {self.int4_clip_frac} "
                               "of calibration codes outside [-8,7]",
-            "uint4_after_relu": f"uint4 = clip(rint(q8/2^k),0,15), k by the same rule against [0,15]",
+            "uint4_after_relu": "uint4 = clip(rint(q8/2^k),0,15), k by the same rule against [0,15]",
             "int3_inlier": f"rint(dX/(s8*2^k)) in [-4,3], smallest k in 0..7 leaving <= "
                            f"{self.int3_outlier_frac} calibration deltas outside",
             "rounding": "rint (half to even)",

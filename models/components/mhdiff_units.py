@@ -172,7 +172,6 @@ def greedy_pack(bits: np.ndarray) -> PackResult:
     pairs: list[np.ndarray] = []
     if zeros >= nz:
         # every pixel with int8 values meets a partner with none: no AND check can fail
-        lo, hi = 0, m - 1
         k = m // 2
         pairs.append(np.stack([order[:k], order[::-1][:k]], axis=1))
         singles = order[k:k + 1] if m % 2 else order[:0]

@@ -60,18 +60,22 @@ class Dense(Design):
     def uses_global_source(self, trace: Trace) -> bool:
         return self._resident(trace) and trace.n_steps > 1
 
-    def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
+    def plan_all(self, trace: Trace) -> dict[int, TilePlan]:
+        """Tile plans of every MAC op at this design's precision and buffer budgets."""
         p = self.params
         prec = Precision(p.act_bytes, p.weight_bytes, p.act_bytes, p.acc_bytes)
-        addr = AddressMap(trace.ops, p.act_bytes, p.weight_bytes)
         b = self.buffers
-        cols = self.hw.pe_array.cols
-        plans = {
+        self.plans = {
             op.op_id: plan_tiles(op, prec, b["act"].tile_budget, b["weight"].tile_budget,
-                                 b["out"].tile_budget, cols)
+                                 b["out"].tile_budget, self.hw.pe_array.cols)
             for op in trace.ops if op.is_mac
         }
-        self.plans = plans
+        return self.plans
+
+    def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
+        p = self.params
+        addr = AddressMap(trace.ops, p.act_bytes, p.weight_bytes)
+        plans = self.plan_all(trace)
         resident = self._resident(trace)
         if resident:
             self.notes.append(

@@ -35,7 +35,7 @@ from ..components.vector_unit import VectorUnit
 from ..config import COMMON, BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, ceil_div, kib
 from ..errors import ConfigError
 from ..pipeline import Access, TileJob
-from ..tiling import Precision, TilePlan, plan_tiles
+from ..tiling import TilePlan
 from .base import design
 from .dense import Dense
 
@@ -146,15 +146,8 @@ class Mhdiff(Dense):
     # ---------------------------------------------------------------- jobs
     def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
         p = self.params
-        prec = Precision(p.act_bytes, p.weight_bytes, p.act_bytes, p.acc_bytes)
         addr = AddressMap(trace.ops, p.act_bytes, p.weight_bytes)
-        b = self.buffers
-        cols = self.hw.pe_array.cols
-        self.plans = plans = {
-            op.op_id: plan_tiles(op, prec, b["act"].tile_budget, b["weight"].tile_budget,
-                                 b["out"].tile_budget, cols)
-            for op in trace.ops if op.is_mac
-        }
+        plans = self.plan_all(trace)
         resident = self._resident(trace)
         if resident:
             self.notes.append(f"weights resident in the global buffer after step 0 "

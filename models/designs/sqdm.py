@@ -268,7 +268,6 @@ class Sqdm(Design):
         return None if arr is None else np.asarray(arr, dtype=np.float64)
 
     def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
-        p = self.params
         self._analyse(trace)
         self.stat = {"dense_ch_macs": 0.0, "sparse_ch_macs": 0.0, "sparse_nnz_macs": 0.0,
                      "eligible_op_steps": 0, "missing_stats": 0}
@@ -474,8 +473,8 @@ class Sqdm(Design):
                 n.append("channel_first layout: sparse channels are stored dense (A-24b), per-channel "
                          "compression needs contiguous channel planes")
         n.append(f"layouts: activations {p.act_layout}, weights {p.weight_layout}; one DRAM transaction "
-                 f"per contiguous run" + ("; compressed planes packed back to back (offsets from the "
-                 f"detector's zero counts, kept on chip, not charged)" if self.compressed else ""))
+                 "per contiguous run" + ("; compressed planes packed back to back (offsets from the "
+                 "detector's zero counts, kept on chip, not charged)" if self.compressed else ""))
         n.append("not modelled: SIGMA/MAERI distribution-network and bitmap-decode timing beyond "
                  "eta_SIGMA; router/detector latency; sparse-MAC energy above a dense 4-bit MAC; per-row "
                  "variation of zero fractions inside a channel; quantization error")

@@ -175,7 +175,6 @@ class DramModel(MemoryModel):
         self._rec_wr = p.tcwl_ck + self.burst_ck + p.twr_ck
         self.channels = [_Channel(self.nbanks, p.ranks, p.trefi_ck) for _ in range(p.channels)]
         self.refreshes = 0
-        self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
     def peak_bandwidth_gbps(self) -> float:
@@ -191,10 +190,6 @@ class DramModel(MemoryModel):
             return MemoryResponse(arrival_ps, arrival_ps, arrival_ps, 0)
         first = txn.address // self.burst_bytes
         last = (txn.address + txn.nbytes - 1) // self.burst_bytes
-        if self._fast:
-            res = self._service_fast(first, last, bool(txn.is_write), arrival_ps, txn.nbytes)
-            if res is not None:
-                return res
         bursts = np.arange(first, last + 1, dtype=np.int64)
         return self._service_bursts(bursts, txn.is_write, arrival_ps, txn.nbytes)
 
