@@ -2,11 +2,16 @@
 
 Two ways of calling it: one big call per `--batch` requests (`service` for seq, which is one
 contiguous transaction; `service_addresses` for the other patterns) and one 64-byte
-transaction per `service` call. Run: python benchmarks/bench_dram.py [--requests N]
+transaction per `service` call. A second table gives µs per `service` call for contiguous
+transactions of 1-64 KiB (half streaming, half random addresses; 30 % writes), with the scalar
+fast path and with the general numpy path (`_fast = False`).
+Run: python benchmarks/bench_dram.py [--requests N]
 """
 
 import argparse
 import time
+
+import numpy as np
 
 from difftlm.commands.dram import make_requests
 from models.memory import create_memory_model
@@ -37,6 +42,21 @@ def small_calls(name, pattern, n):
     return n / (time.perf_counter() - t0)
 
 
+def per_call_us(name, nbytes, n, fast=True):
+    m = create_memory_model(name)
+    m._fast = fast
+    rng = np.random.default_rng(0)
+    txns, addr = [], 0
+    for _ in range(n):
+        addr = int(rng.integers(0, 1 << 28)) if rng.random() < 0.5 else addr + nbytes
+        txns.append(Transaction(Command.WRITE if rng.random() < 0.3 else Command.READ, addr,
+                                nbytes))
+    t0, now = time.perf_counter(), 0
+    for t in txns:
+        now = m.service(t, now).accept_ps + 2000
+    return (time.perf_counter() - t0) / n * 1e6
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=200_000)
@@ -48,6 +68,12 @@ def main():
             big = big_calls(name, pattern, args.requests, args.batch)
             small = small_calls(name, pattern, min(args.requests, 20_000))
             print(f"{name:16s} {pattern:12s} {big:16,.0f} {small:17,.0f}")
+    print(f"\n{'memory':16s} {'bytes/call':>10s} {'fast us/call':>13s} {'general us/call':>16s}")
+    for name in ("lpddr4-3200-4ch", "ddr4-3200"):
+        for nbytes in (1024, 4096, 16384, 65536):
+            fast = per_call_us(name, nbytes, 4000)
+            slow = per_call_us(name, nbytes, 1000, fast=False)
+            print(f"{name:16s} {nbytes:10d} {fast:13.1f} {slow:16.1f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Validation of the bank-level DRAM model against closed forms (architecture.md §8)."""
 
 import json
+import zlib
 
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 
@@ -194,3 +197,141 @@ def test_bad_parameter_values_are_config_errors():
         mem("ddr4-3200", address_mapping="row:bank")
     with pytest.raises(ConfigError, match="page_policy"):
         mem("ddr4-3200", page_policy="sometimes")
+
+
+# ---------------------------------------------------------------- fast path == general path
+# `service` on a contiguous range takes a scalar fast path (`DramModel._service_fast`); with
+# `_fast = False` it takes the general numpy path. Both must agree exactly: responses and state.
+def _state(m):
+    out = [m.refreshes]
+    for ch in m.channels:
+        out.append((ch.open_row.tolist(), ch.act_ck.tolist(), ch.pre_ready.tolist(),
+                    ch.act_ready.tolist(), ch.col_ready.tolist(), ch.last_col, ch.last_grp,
+                    ch.last_wr, list(ch.last_act), list(ch.last_act_grp),
+                    [list(f) for f in ch.faw], ch.next_ref))
+    return out
+
+
+def _pair(name, **params):
+    """(fast, general) models; fast.taken counts the calls its fast path serviced."""
+    fast, slow = mem(name, **params), mem(name, **params)
+    slow._fast = False
+    fast.taken = 0
+    inner = fast._service_fast
+
+    def counted(*args):
+        res = inner(*args)
+        fast.taken += res is not None
+        return res
+
+    fast._service_fast = counted
+    return fast, slow
+
+
+def _run_pair(fast, slow, calls):
+    for write, addr, nbytes, arrival in calls:
+        txn = Transaction(WRITE if write else READ, addr, nbytes)
+        r_slow = slow.service(txn, arrival)
+        r_fast = fast.service(txn, arrival)
+        assert r_fast == r_slow, (write, addr, nbytes, arrival)
+        assert _state(fast) == _state(slow), (write, addr, nbytes, arrival)
+
+
+def _random_calls(rng, m, n, max_bytes=1 << 18, region=None):
+    """Contiguous calls: sizes 1 B..max_bytes, unaligned, streams and jumps, reads and writes,
+    back-to-back and idle gaps (some longer than several tREFI)."""
+    trefi_ps = m.params.trefi_ck * m.params.tck_ps
+    region = region or 64 * row_stride(m)
+    calls, now = [], int(rng.integers(0, 1000))
+    for _ in range(n):
+        if rng.random() < 0.3:
+            nbytes = int(rng.choice([1, m.burst_bytes, 100, 2000, 4096]))
+        else:
+            nbytes = int(np.exp(rng.uniform(0, np.log(max_bytes))))
+        if calls and rng.random() < 0.5:
+            addr = calls[-1][1] + calls[-1][2]  # continue the stream
+        else:
+            addr = int(rng.integers(0, region))
+        gap = rng.choice([0, 0, int(rng.integers(0, 2000)), int(rng.integers(0, 200_000)),
+                          int(rng.uniform(0.5, 3) * trefi_ps), int(rng.uniform(5, 30) * trefi_ps)])
+        now += int(gap)
+        calls.append((bool(rng.random() < 0.4), addr, nbytes, now))
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("policy", ["open", "closed"])
+def test_fast_path_equals_general_path(name, policy):
+    rng = np.random.default_rng([zlib.crc32(name.encode()), policy == "open"])
+    for refresh in (True, False):
+        fast, slow = _pair(name, page_policy=policy, refresh_enabled=refresh)
+        assert fast._fast
+        _run_pair(fast, slow, _random_calls(rng, fast, 50))
+        assert fast.taken == 50  # the default mapping never needs FR-FCFS reordering here
+
+
+# mappings (bank-group and column-below-channel orders, ranks), tiny queues (queue admission),
+# short tREFI (refresh inside runs), few banks with a deep queue (FR-FCFS reorders: fallback)
+VARIANTS = [
+    ("ddr4-3200", dict(address_mapping="row:bank:rank:bankgroup:column:channel")),
+    ("ddr4-3200-2ch", dict(address_mapping="row:bank:rank:channel:column", ranks=2)),
+    ("lpddr4-3200-4ch", dict(address_mapping="row:rank:bank:channel:column", ranks=2)),
+    ("lpddr4-3200-4ch", dict(read_queue_depth=3, write_queue_depth=5)),
+    ("hbm2-2000-8ch", dict(trefi_ck=150, trfc_ck=40)),
+    ("lpddr4-3200", dict(trefi_ck=97, trfc_ck=10, tfaw_ck=5, read_queue_depth=1)),
+    ("ddr4-3200", dict(bank_groups=1, banks_per_group=2, columns=128, read_queue_depth=64,
+                       write_queue_depth=40)),
+    ("ddr4-3200-2ch", dict(bank_groups=2, banks_per_group=1, columns=64, read_queue_depth=20,
+                           trefi_ck=200, trfc_ck=30)),
+]
+
+
+@pytest.mark.parametrize("name,params", VARIANTS)
+def test_fast_path_equals_general_path_variants(name, params):
+    rng = np.random.default_rng(zlib.crc32(repr((name, params)).encode()))
+    for policy in ("open", "closed"):
+        fast, slow = _pair(name, page_policy=policy, **params)
+        assert fast._fast
+        region = int(rng.choice([4, 64])) * row_stride(fast)
+        _run_pair(fast, slow, _random_calls(rng, fast, 40, region=region))
+        assert fast.taken > 0
+
+
+def test_fast_path_declines_reordering_and_other_mappings():
+    fast, slow = _pair("ddr4-3200", bank_groups=1, banks_per_group=2, columns=128,
+                       read_queue_depth=64)
+    _run_pair(fast, slow, [(False, 0, 64 * 64, 0)])  # bank 0 rows 0 and 1 in one window
+    assert fast.taken == 0
+    m = mem("ddr4-3200", address_mapping="row:column:rank:bank:channel")
+    assert not m._fast  # bank below column: general path only
+
+
+@hypothesis.settings(max_examples=40, deadline=None)
+@hypothesis.given(
+    name=st.sampled_from(sorted(PRESETS)),
+    policy=st.sampled_from(["open", "closed"]),
+    refresh=st.booleans(),
+    calls=st.lists(st.tuples(st.booleans(), st.integers(0, 1 << 23), st.integers(1, 1 << 18),
+                             st.sampled_from([0, 1, 700, 50_000, 3_000_000, 40_000_000])),
+                   min_size=1, max_size=12),
+)
+def test_fast_path_equals_general_path_hypothesis(name, policy, refresh, calls):
+    fast, slow = _pair(name, page_policy=policy, refresh_enabled=refresh)
+    now, timed = 0, []
+    for write, addr, nbytes, gap in calls:
+        now += gap
+        timed.append((write, addr, nbytes, now))
+    _run_pair(fast, slow, timed)
+
+
+def test_decode_is_one_to_one_when_row_is_not_the_top_field():
+    m = create_memory_model("lpddr4-3200-4ch", {"address_mapping": "bank:row:rank:column:channel"})
+    per_row = m.params.channels * m.params.columns // m.params.burst_length  # bursts below `row`
+    rng = np.random.default_rng(0)
+    top = per_row * m.params.rows * m.nbanks
+    bursts = np.unique(np.concatenate([[0, per_row * m.params.rows], rng.integers(0, top, 50_000)]))
+    f = m._decode(bursts)
+    keys = set(zip(*(f[k].tolist() for k in ("bank", "row", "rank", "column", "channel"))))
+    assert len(keys) == len(bursts)
+    j = int(np.searchsorted(bursts, per_row * m.params.rows))  # the first burst of bank 1
+    assert f["bank"][j] == 1 and f["row"][j] == 0

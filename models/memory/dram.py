@@ -36,6 +36,7 @@ per all-bank refresh of a channel. Preset values and sources are in `dram_preset
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import attrs
@@ -175,6 +176,7 @@ class DramModel(MemoryModel):
         self._rec_wr = p.tcwl_ck + self.burst_ck + p.twr_ck
         self.channels = [_Channel(self.nbanks, p.ranks, p.trefi_ck) for _ in range(p.channels)]
         self.refreshes = 0
+        self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
     def peak_bandwidth_gbps(self) -> float:
@@ -190,6 +192,10 @@ class DramModel(MemoryModel):
             return MemoryResponse(arrival_ps, arrival_ps, arrival_ps, 0)
         first = txn.address // self.burst_bytes
         last = (txn.address + txn.nbytes - 1) // self.burst_bytes
+        if self._fast:
+            res = self._service_fast(first, last, bool(txn.is_write), arrival_ps, txn.nbytes)
+            if res is not None:
+                return res
         bursts = np.arange(first, last + 1, dtype=np.int64)
         return self._service_bursts(bursts, txn.is_write, arrival_ps, txn.nbytes)
 
@@ -208,8 +214,9 @@ class DramModel(MemoryModel):
     def _decode(self, bursts: np.ndarray) -> dict[str, np.ndarray]:
         out = {}
         k = bursts
-        for name, size in self._fields:
-            if name == "row":
+        last = len(self._fields) - 1
+        for i, (name, size) in enumerate(self._fields):
+            if i == last:  # the most significant field wraps at the device capacity
                 out[name] = k % size
             else:
                 k, out[name] = np.divmod(k, size)
@@ -257,6 +264,252 @@ class DramModel(MemoryModel):
             done_ps=math.ceil(max(dones) * to_ps - 1e-6),
             nbytes=nbytes, row_hits=totals[0], row_misses=totals[1], energy_pj=energy,
         )
+
+    # ------------------------------------------------------------------ fast path
+    # A contiguous single-direction `service` call under a mapping whose least significant
+    # fields are `column` and `channel` splits, per channel, into a few "row runs" (consecutive
+    # bursts on one bank and row, spaced tCCD_L). `_service_fast` walks those runs in scalar
+    # Python and reproduces `_service_bursts` / `_run_channel` exactly (same times, counts,
+    # energy and channel state); it declines (returns None) when FR-FCFS would reorder.
+    def _init_fast_path(self) -> None:
+        sizes = dict(self._fields)
+        low = ("column", "channel")
+        live = [n for n, s in self._fields if s > 1]  # size-1 fields decode to 0 and divide by 1
+        k = 0
+        while k < len(live) and live[k] in low:
+            k += 1
+        # use the fast path where it applies (tests set _fast = False to compare with the general one)
+        self._fast = not any(n in low for n in live[k:])
+        self._fast_col_low = bool(live) and live[0] == "column" and sizes["channel"] > 1
+        self._ncol = sizes["column"]
+        self._block = sizes["column"] * self.params.channels  # bursts per (bank, row) block
+        self._upper = [(n, s) for n, s in self._fields if n not in low]
+        p = self.params
+        self._fast_consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
+                             p.trc_ck, p.trcd_ck, p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck,
+                             self.banks_per_rank, p.page_policy == "closed", p.tcl_ck,
+                             p.tcwl_ck, self.burst_ck)
+
+    def _decode_block(self, u: int):
+        """(bank, row, group) of block u (burst index // `_block`), as `_decode` would give."""
+        p = self.params
+        f = {}
+        last = len(self._upper) - 1
+        for i, (name, size) in enumerate(self._upper):
+            if i == last:  # the most significant field wraps at the device capacity
+                f[name] = u % size
+            else:
+                u, f[name] = divmod(u, size)
+        bank = f["bank"]
+        if self._split_bg:
+            bank = f["bankgroup"] + p.bank_groups * bank
+        grp = bank % p.bank_groups if p.bank_groups > 1 else 0
+        if p.ranks > 1:
+            grp += f["rank"] * p.bank_groups
+            bank += f["rank"] * self.banks_per_rank
+        return bank, f["row"], grp
+
+    def _service_fast(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
+        p = self.params
+        nch = p.channels
+        S = self._block
+        runs = [[] for _ in range(nch)]  # per channel, in schedule order: (bank, row, grp, count)
+        for u in range(first // S, last // S + 1):
+            base = u * S
+            a = first if first > base else base
+            b = last if last < base + S - 1 else base + S - 1
+            run = self._decode_block(u)
+            if nch == 1:
+                runs[0].append((*run, b - a + 1))
+            elif self._fast_col_low:
+                ncol = self._ncol
+                lo = base
+                for c in range(nch):
+                    hi = lo + ncol - 1
+                    cnt = (b if b < hi else hi) - (a if a > lo else lo) + 1
+                    if cnt > 0:
+                        runs[c].append((*run, cnt))
+                    lo += ncol
+            else:
+                for c in range(nch):
+                    cnt = (b - c) // nch - (a - 1 - c) // nch
+                    if cnt > 0:
+                        runs[c].append((*run, cnt))
+        window = p.write_queue_depth if wr else p.read_queue_depth
+        for rl in runs:  # FR-FCFS has nothing to reorder iff no (window, bank) sees two rows
+            if len(rl) > 1:
+                seen = {}
+                pos = 0
+                for bank, row, _g, cnt in rl:
+                    prev = seen.get(bank)
+                    if prev is not None and prev[0] != row and prev[1] >= pos // window:
+                        return None
+                    pos += cnt
+                    seen[bank] = (row, (pos - 1) // window)
+        arr = math.ceil(arrival_ps / p.tck_ps - 1e-9)
+        starts, firsts, dones = [], [], []
+        hits = misses = acts = refs = 0
+        for c in range(nch):
+            if runs[c]:
+                s, f, d, h, mi, ac, rf = self._fast_channel(self.channels[c], runs[c], wr, arr,
+                                                             window)
+                starts.append(s); firsts.append(f); dones.append(d)
+                hits += h; misses += mi; acts += ac; refs += rf
+        n = last - first + 1
+        n_wr = n if wr else 0
+        bits = self.burst_bytes * 8
+        energy = (acts * p.act_energy_pj + refs * p.ref_energy_pj
+                  + bits * (n_wr * p.wr_energy_pj_per_bit
+                            + (n - n_wr) * p.rd_energy_pj_per_bit))
+        to_ps = p.tck_ps
+        return MemoryResponse(
+            accept_ps=max(int(arrival_ps), math.ceil(min(starts) * to_ps - 1e-6)),
+            first_data_ps=math.ceil(min(firsts) * to_ps - 1e-6),
+            done_ps=math.ceil(max(dones) * to_ps - 1e-6),
+            nbytes=nbytes, row_hits=hits, row_misses=misses, energy_pj=energy,
+        )
+
+    def _fast_channel(self, st: _Channel, rl, wr: bool, arr: int, window: int):
+        """`_run_channel` for row runs [(bank, row, grp, count)] in schedule order, no reorder.
+
+        Per burst k (channel position) the general path computes
+        col[k] = max(col[k-1] + gap[k], col_ready[bank], arrival) after activating misses; inside
+        a run that is col[first] + m * tCCD_L. Refresh is handled as there: a burst at or past
+        `next_ref` that is not the start of a segment (a miss, or burst 0) refreshes first and
+        becomes a miss; a segment-starting miss completes first and refreshes right after if its
+        segment goes on; a hit as burst 0 refreshes at its own column time. ACT timing and
+        commit are `_activate_time` / `_commit_act` inlined (keep them in step).
+        """
+        (ref_on, gl, gs, tras, trp, trc, trcd, trrd_l, trrd_s, tfaw, bpr, closed,
+         tcl, tcwl, bck) = self._fast_consts
+        open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
+        act_ck, act_ready = st.act_ck, st.act_ready
+        last_act, last_act_grp, fawl = st.last_act, st.last_act_grp, st.faw
+        rec = self._rec_wr if wr else self._rec_rd
+        piece_pos = []  # column-command times so far, as pieces (start position, time)
+        piece_t = []
+        prev_col = st.last_col
+        prev_grp = -1
+        first_cmd = first_col = None
+        hits = misses = acts = refs = 0
+        pos = 0
+        nruns = len(rl)
+        for ri in range(nruns):
+            b, row, grp, cnt = rl[ri]
+            m = 0
+            while m < cnt:
+                k = pos + m
+                if m:
+                    g = gl
+                elif k:
+                    g = gl if grp == prev_grp else gs
+                elif prev_col > _NEG:
+                    g = self._gap(st.last_grp, st.last_wr, grp, wr)
+                else:
+                    g = 0
+                hit = open_row.item(b) == row
+                if hit:
+                    cr = col_ready.item(b)
+                    pr = pre_ready.item(b)
+                else:
+                    refreshed = False
+                    while True:  # _activate_time
+                        t = arr
+                        if k >= window:  # queue admission: column time of burst k - window
+                            q = k - window
+                            j = bisect.bisect_right(piece_pos, q) - 1
+                            tq = piece_t[j] + (q - piece_pos[j]) * gl
+                            if tq > t:
+                                t = tq
+                        pre = None
+                        if open_row.item(b) >= 0:
+                            pre = pre_ready.item(b)
+                            if t > pre:
+                                pre = t
+                            x = act_ck.item(b) + tras
+                            if x > pre:
+                                pre = x
+                            t = pre + trp
+                        x = act_ready.item(b)
+                        if x > t:
+                            t = x
+                        r = b // bpr
+                        x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
+                        if x > t:
+                            t = x
+                        faw = fawl[r]
+                        if len(faw) == 4:
+                            x = faw[0] + tfaw
+                            if x > t:
+                                t = x
+                        if ref_on and not refreshed and t >= st.next_ref:
+                            refs += self._refresh(st, t)
+                            refreshed = True
+                            continue
+                        break
+                    act = t  # _commit_act
+                    open_row[b] = row
+                    act_ck[b] = act
+                    act_ready[b] = act + trc
+                    cr = act + trcd
+                    col_ready[b] = cr
+                    pr = act
+                    last_act[r] = act
+                    last_act_grp[r] = grp
+                    faw.append(act)
+                    if len(faw) > 4:
+                        del faw[0]
+                    acts += 1
+                    misses += 1
+                    if first_cmd is None:
+                        first_cmd = pre if pre is not None else act
+                c0 = prev_col + g
+                if cr > c0:
+                    c0 = cr
+                if arr > c0:
+                    c0 = arr
+                rest = cnt - m
+                take = rest
+                crossed = False
+                if ref_on:
+                    nr = st.next_ref
+                    if c0 >= nr:
+                        if hit:
+                            refs += self._refresh(st, c0 if k == 0 else nr)
+                            continue  # burst k is now a miss
+                        take = 1
+                        if rest > 1:
+                            crossed = True
+                        elif ri + 1 < nruns:
+                            nxt = rl[ri + 1]
+                            crossed = open_row.item(nxt[0]) == nxt[1]
+                    elif rest > 1 and c0 + (rest - 1) * gl >= nr:
+                        take = -(-(nr - c0) // gl)
+                        crossed = True
+                end = c0 + (take - 1) * gl
+                piece_pos.append(k)
+                piece_t.append(c0)
+                if first_col is None:
+                    first_col = c0
+                    if first_cmd is None:
+                        first_cmd = c0
+                hits += take if hit else take - 1
+                if end + rec > pr:
+                    pre_ready[b] = end + rec
+                prev_col = end
+                m += take
+                if crossed:
+                    refs += self._refresh(st, st.next_ref)
+            pos += cnt
+            prev_grp = grp
+        st.last_col = prev_col
+        st.last_grp = prev_grp
+        st.last_wr = wr
+        if closed:
+            self._close_all(st)
+        lat = tcwl if wr else tcl
+        self.refreshes += refs
+        return first_cmd, first_col + lat, prev_col + lat + bck, hits, misses, acts, refs
 
     # ------------------------------------------------------------------ scheduling
     def _frfcfs(self, st: _Channel, bank, row, window: int):
