@@ -122,8 +122,8 @@ class Pipeline(Module):
                 yield qk.sync()
             job.ready_ps = qk.current_time_ps
             qk.set(0)
-            yield out.put(job)
-        yield out.put(None)
+            yield from out.put(job)
+        yield from out.put(None)
 
     def _barrier(self, submitted: int):
         """Wait until `submitted` jobs have retired and the output buffer has drained."""
@@ -138,7 +138,7 @@ class Pipeline(Module):
         env, clock = self.env, self.clock
         main = stage == "main"
         while True:
-            job = yield inbox.get()
+            job = yield from inbox.get()
             if job is None:
                 break
             if main and job.out_alloc:
@@ -159,11 +159,11 @@ class Pipeline(Module):
             if start > env.now:
                 yield env.timeout(start - env.now)
             if outbox is not None:
-                yield outbox.put(job)
+                yield from outbox.put(job)
             else:
                 self._retire(job)
         if outbox is not None:
-            yield outbox.put(None)
+            yield from outbox.put(None)
         else:
             yield from self.out_buffer.drain()
 

@@ -52,21 +52,62 @@ def test_channel_blocks_producer_when_full():
     ch = Channel(env, "c", capacity=1)
     puts = []
 
+    got = []
+
     def producer():
         for i in range(3):
-            yield ch.put(i)
+            yield from ch.put(i)
             puts.append(env.now)
 
     def consumer():
         yield env.timeout(10)
         for _ in range(3):
-            yield ch.get()
+            got.append((yield from ch.get()))
             yield env.timeout(10)
 
     env.process(producer())
     env.process(consumer())
     env.run()
     assert puts == [0, 10, 20]
+    assert got == [0, 1, 2]
+
+
+def test_channel_behaves_like_a_simpy_store_of_the_same_capacity():
+    """Same put/get times and order as simpy.Store under random producer/consumer delays."""
+    import random
+
+    def run(kind, seed):
+        env = simpy.Environment()
+        rnd = random.Random(seed)
+        delays = [(rnd.randint(0, 3), rnd.randint(0, 3)) for _ in range(40)]
+        log = []
+        if kind == "store":
+            st = simpy.Store(env, capacity=2)
+            put = lambda x: (yield st.put(x))  # noqa: E731
+            get = lambda: (yield st.get())  # noqa: E731
+        else:
+            ch = Channel(env, "c", capacity=2)
+            put, get = ch.put, ch.get
+
+        def producer():
+            for i, (dp, _) in enumerate(delays):
+                yield env.timeout(dp)
+                yield from put(i)
+                log.append(("put", i, env.now))
+
+        def consumer():
+            for _, dc in delays:
+                item = yield from get()
+                log.append(("get", item, env.now))
+                yield env.timeout(dc)
+
+        env.process(producer())
+        env.process(consumer())
+        env.run()
+        return sorted(log, key=lambda e: (e[0], e[1]))
+
+    for seed in range(5):
+        assert run("channel", seed) == run("store", seed)
 
 
 def test_quantum_keeper_syncs_only_past_the_quantum():
