@@ -205,8 +205,13 @@ def test_bad_parameter_values_are_config_errors():
 def _state(m):
     out = [m.refreshes]
     for ch in m.channels:
-        out.append((ch.open_row.tolist(), ch.act_ck.tolist(), ch.pre_ready.tolist(),
-                    ch.act_ready.tolist(), ch.col_ready.tolist(), ch.last_col, ch.last_grp,
+        # per-bank state stays plain Python ints (numpy scalars would slow the fast path down)
+        for v in (ch.open_row, ch.act_ck, ch.pre_ready, ch.act_ready, ch.col_ready, ch.last_act,
+                  ch.last_act_grp, *ch.faw, [ch.last_col, ch.last_grp, ch.next_ref]):
+            assert all(type(x) is int for x in v), v
+        assert type(ch.last_wr) is bool
+        out.append((list(ch.open_row), list(ch.act_ck), list(ch.pre_ready),
+                    list(ch.act_ready), list(ch.col_ready), ch.last_col, ch.last_grp,
                     ch.last_wr, list(ch.last_act), list(ch.last_act_grp),
                     [list(f) for f in ch.faw], ch.next_ref))
     return out

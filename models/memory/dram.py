@@ -49,6 +49,7 @@ from .base import MemoryModel, MemoryResponse
 
 _FIELDS = ("row", "bank", "bankgroup", "rank", "column", "channel")
 _NEG = -(1 << 50)  # "long ago" in clocks
+_NEVER = 1 << 62  # next refresh when refresh is off (fast path)
 
 
 def _check_mapping(_inst, _attr, value: str) -> None:
@@ -130,14 +131,22 @@ class DramParams:
 
 
 class _Channel:
-    """Mutable state of one channel: banks, column bus, ACT history, refresh."""
+    """Mutable state of one channel: banks, column bus, ACT history, refresh.
+
+    Per-bank state is kept in plain Python lists of ints (the scalar fast path indexes them
+    millions of times; numpy scalar access is slow); the general path converts with
+    `np.asarray` where it needs vector operations and writes results back in place.
+    """
+
+    __slots__ = ("open_row", "act_ck", "pre_ready", "act_ready", "col_ready", "last_col",
+                 "last_grp", "last_wr", "last_act", "last_act_grp", "faw", "next_ref")
 
     def __init__(self, nbanks: int, ranks: int, trefi_ck: int):
-        self.open_row = np.full(nbanks, -1, np.int64)
-        self.act_ck = np.full(nbanks, _NEG, np.int64)      # last ACT (tRAS)
-        self.pre_ready = np.full(nbanks, _NEG, np.int64)   # column-side earliest PRE
-        self.act_ready = np.full(nbanks, _NEG, np.int64)   # tRC / tRP / refresh
-        self.col_ready = np.full(nbanks, _NEG, np.int64)   # ACT + tRCD
+        self.open_row = [-1] * nbanks
+        self.act_ck = [_NEG] * nbanks      # last ACT (tRAS)
+        self.pre_ready = [_NEG] * nbanks   # column-side earliest PRE
+        self.act_ready = [_NEG] * nbanks   # tRC / tRP / refresh
+        self.col_ready = [_NEG] * nbanks   # ACT + tRCD
         self.last_col = _NEG
         self.last_grp = -1
         self.last_wr = False
@@ -188,12 +197,15 @@ class DramModel(MemoryModel):
         return p.channels * self.nbanks * p.rows * (p.columns // p.burst_length) * self.burst_bytes
 
     def service(self, txn: Transaction, arrival_ps: int) -> MemoryResponse:
-        if txn.nbytes <= 0:
+        nbytes = txn.nbytes
+        if nbytes <= 0:
             return MemoryResponse(arrival_ps, arrival_ps, arrival_ps, 0)
-        first = txn.address // self.burst_bytes
-        last = (txn.address + txn.nbytes - 1) // self.burst_bytes
+        addr = txn.address
+        bb = self.burst_bytes
+        first = addr // bb
+        last = (addr + nbytes - 1) // bb
         if self._fast:
-            res = self._service_fast(first, last, bool(txn.is_write), arrival_ps, txn.nbytes)
+            res = self._service_fast(first, last, bool(txn.is_write), arrival_ps, nbytes)
             if res is not None:
                 return res
         bursts = np.arange(first, last + 1, dtype=np.int64)
@@ -285,21 +297,31 @@ class DramModel(MemoryModel):
         self._block = sizes["column"] * self.params.channels  # bursts per (bank, row) block
         self._upper = [(n, s) for n, s in self._fields if n not in low]
         p = self.params
+        self._blocks = {}  # decode cache: block -> (bank, row, group)
         self._fast_consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
                              p.trc_ck, p.trcd_ck, p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck,
                              self.banks_per_rank, p.page_policy == "closed", p.tcl_ck,
-                             p.tcwl_ck, self.burst_ck)
+                             p.tcwl_ck, self.burst_ck, self._rtw_gap, self._wtr_gap,
+                             self._rec_rd, self._rec_wr)
+        self._fast_call = (self._block, p.channels, self._fast_col_low, self._ncol,
+                           p.read_queue_depth, p.write_queue_depth, p.tck_ps,
+                           self.burst_bytes * 8, p.act_energy_pj, p.ref_energy_pj,
+                           p.wr_energy_pj_per_bit, p.rd_energy_pj_per_bit)
 
     def _decode_block(self, u: int):
         """(bank, row, group) of block u (burst index // `_block`), as `_decode` would give."""
+        run = self._blocks.get(u)
+        if run is not None:
+            return run
         p = self.params
         f = {}
+        v = u
         last = len(self._upper) - 1
         for i, (name, size) in enumerate(self._upper):
             if i == last:  # the most significant field wraps at the device capacity
-                f[name] = u % size
+                f[name] = v % size
             else:
-                u, f[name] = divmod(u, size)
+                v, f[name] = divmod(v, size)
         bank = f["bank"]
         if self._split_bg:
             bank = f["bankgroup"] + p.bank_groups * bank
@@ -307,209 +329,467 @@ class DramModel(MemoryModel):
         if p.ranks > 1:
             grp += f["rank"] * p.bank_groups
             bank += f["rank"] * self.banks_per_rank
-        return bank, f["row"], grp
+        if len(self._blocks) >= 1 << 16:  # bound the cache
+            self._blocks.clear()
+        run = self._blocks[u] = (bank, f["row"], grp)
+        return run
 
     def _service_fast(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
-        p = self.params
-        nch = p.channels
-        S = self._block
-        runs = [[] for _ in range(nch)]  # per channel, in schedule order: (bank, row, grp, count)
-        for u in range(first // S, last // S + 1):
-            base = u * S
-            a = first if first > base else base
-            b = last if last < base + S - 1 else base + S - 1
-            run = self._decode_block(u)
-            if nch == 1:
-                runs[0].append((*run, b - a + 1))
-            elif self._fast_col_low:
-                ncol = self._ncol
-                lo = base
-                for c in range(nch):
-                    hi = lo + ncol - 1
-                    cnt = (b if b < hi else hi) - (a if a > lo else lo) + 1
-                    if cnt > 0:
-                        runs[c].append((*run, cnt))
-                    lo += ncol
-            else:
-                for c in range(nch):
-                    cnt = (b - c) // nch - (a - 1 - c) // nch
-                    if cnt > 0:
-                        runs[c].append((*run, cnt))
-        window = p.write_queue_depth if wr else p.read_queue_depth
-        for rl in runs:  # FR-FCFS has nothing to reorder iff no (window, bank) sees two rows
-            if len(rl) > 1:
-                seen = {}
-                pos = 0
-                for bank, row, _g, cnt in rl:
-                    prev = seen.get(bank)
-                    if prev is not None and prev[0] != row and prev[1] >= pos // window:
-                        return None
-                    pos += cnt
-                    seen[bank] = (row, (pos - 1) // window)
-        arr = math.ceil(arrival_ps / p.tck_ps - 1e-9)
-        starts, firsts, dones = [], [], []
-        hits = misses = acts = refs = 0
-        for c in range(nch):
-            if runs[c]:
-                s, f, d, h, mi, ac, rf = self._fast_channel(self.channels[c], runs[c], wr, arr,
-                                                             window)
-                starts.append(s); firsts.append(f); dones.append(d)
-                hits += h; misses += mi; acts += ac; refs += rf
-        n = last - first + 1
-        n_wr = n if wr else 0
-        bits = self.burst_bytes * 8
-        energy = (acts * p.act_energy_pj + refs * p.ref_energy_pj
-                  + bits * (n_wr * p.wr_energy_pj_per_bit
-                            + (n - n_wr) * p.rd_energy_pj_per_bit))
-        to_ps = p.tck_ps
-        return MemoryResponse(
-            accept_ps=max(int(arrival_ps), math.ceil(min(starts) * to_ps - 1e-6)),
-            first_data_ps=math.ceil(min(firsts) * to_ps - 1e-6),
-            done_ps=math.ceil(max(dones) * to_ps - 1e-6),
-            nbytes=nbytes, row_hits=hits, row_misses=misses, energy_pj=energy,
-        )
+        """Time a contiguous call over per-channel row runs; None where FR-FCFS would reorder.
 
-    def _fast_channel(self, st: _Channel, rl, wr: bool, arr: int, window: int):
-        """`_run_channel` for row runs [(bank, row, grp, count)] in schedule order, no reorder.
-
-        Per burst k (channel position) the general path computes
-        col[k] = max(col[k-1] + gap[k], col_ready[bank], arrival) after activating misses; inside
-        a run that is col[first] + m * tCCD_L. Refresh is handled as there: a burst at or past
-        `next_ref` that is not the start of a segment (a miss, or burst 0) refreshes first and
-        becomes a miss; a segment-starting miss completes first and refreshes right after if its
-        segment goes on; a hit as burst 0 refreshes at its own column time. ACT timing and
-        commit are `_activate_time` / `_commit_act` inlined (keep them in step).
+        A call inside one (bank, row) block gives each channel at most one run; its common case
+        (no refresh due before the run's last column command, no queue admission wait since
+        the run starts at position 0) is timed inline here, exactly as `_fast_channel` would,
+        and only committed once it is known to apply; everything else goes to `_fast_channel`.
         """
-        (ref_on, gl, gs, tras, trp, trc, trcd, trrd_l, trrd_s, tfaw, bpr, closed,
-         tcl, tcwl, bck) = self._fast_consts
-        open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
-        act_ck, act_ready = st.act_ck, st.act_ready
-        last_act, last_act_grp, fawl = st.last_act, st.last_act_grp, st.faw
-        rec = self._rec_wr if wr else self._rec_rd
-        piece_pos = []  # column-command times so far, as pieces (start position, time)
-        piece_t = []
-        prev_col = st.last_col
-        prev_grp = -1
-        first_cmd = first_col = None
-        hits = misses = acts = refs = 0
-        pos = 0
-        nruns = len(rl)
-        for ri in range(nruns):
-            b, row, grp, cnt = rl[ri]
-            m = 0
-            while m < cnt:
-                k = pos + m
-                if m:
-                    g = gl
-                elif k:
-                    g = gl if grp == prev_grp else gs
-                elif prev_col > _NEG:
-                    g = self._gap(st.last_grp, st.last_wr, grp, wr)
+        (S, nch, col_low, ncol, rwin, wwin, tck, bits, e_act, e_ref, e_wr,
+         e_rd) = self._fast_call
+        window = wwin if wr else rwin
+        arr = math.ceil(arrival_ps / tck - 1e-9)
+        chans = self.channels
+        hits = misses = acts = refs = irefs = 0  # irefs: refreshes issued inline here
+        start = first_data = done = None
+        u = first // S
+        blocks = self._blocks
+        if u == last // S:  # one block: at most one run per channel, nothing to reorder
+            run = blocks.get(u)
+            if run is None:
+                run = self._decode_block(u)
+            b, row, grp = run
+            (ref_on, gl, gs, tras, trp, trc, trcd, trrd_l, trrd_s, tfaw, bpr, closed,
+             tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr) = self._fast_consts
+            sw, rec = (rtw, rec_wr) if wr else (wtr, rec_rd)
+            lo = u * S
+            for c in range(nch):
+                if nch == 1:
+                    cnt = last - first + 1
+                elif col_low:
+                    hi = lo + ncol - 1
+                    cnt = (last if last < hi else hi) - (first if first > lo else lo) + 1
+                    lo += ncol
+                    if cnt <= 0:
+                        continue
                 else:
-                    g = 0
-                hit = open_row.item(b) == row
-                if hit:
-                    cr = col_ready.item(b)
-                    pr = pre_ready.item(b)
+                    cnt = (last - c) // nch - (first - 1 - c) // nch
+                    if cnt <= 0:
+                        continue
+                st = chans[c]
+                # --- inline `_fast_channel` for the one run (b, row, grp, cnt); refreshes due
+                # before its first column command are handled here, a refresh falling inside
+                # its column commands hands the rest to `_fast_channel`
+                nr = st.next_ref if ref_on else _NEVER
+                base = st.last_col
+                if base > _NEG:  # + _gap(st.last_grp, st.last_wr, grp, wr)
+                    g = gl if st.last_grp == grp else gs
+                    if st.last_wr != wr and sw > g:
+                        g = sw
+                    base += g
+                if arr > base:
+                    base = arr
+                open_row = st.open_row
+                refreshed = False
+                ok = False
+                if open_row[b] == row:  # row hit
+                    c0 = st.col_ready[b]
+                    if base > c0:
+                        c0 = base
+                    if c0 < nr:
+                        end = c0 + (cnt - 1) * gl
+                        if end < nr:
+                            pre_ready = st.pre_ready
+                            x = end + rec
+                            if x > pre_ready[b]:
+                                pre_ready[b] = x
+                            hits += cnt
+                            cmd = c0
+                            ok = True
+                        hit = True
+                    else:  # refresh first (at the column time of burst 0); then a miss
+                        irefs += self._refresh(st, c0)
+                        nr = st.next_ref
+                        hit = False
                 else:
-                    refreshed = False
-                    while True:  # _activate_time
+                    hit = False
+                if not hit:  # row miss: _activate_time at position 0 (no queue admission)
+                    pre_ready, act_ck, act_ready = st.pre_ready, st.act_ck, st.act_ready
+                    last_act, last_act_grp = st.last_act, st.last_act_grp
+                    r = b // bpr
+                    faw = st.faw[r]
+                    while True:
                         t = arr
-                        if k >= window:  # queue admission: column time of burst k - window
-                            q = k - window
-                            j = bisect.bisect_right(piece_pos, q) - 1
-                            tq = piece_t[j] + (q - piece_pos[j]) * gl
-                            if tq > t:
-                                t = tq
                         pre = None
-                        if open_row.item(b) >= 0:
-                            pre = pre_ready.item(b)
+                        if open_row[b] >= 0:
+                            pre = pre_ready[b]
                             if t > pre:
                                 pre = t
-                            x = act_ck.item(b) + tras
+                            x = act_ck[b] + tras
                             if x > pre:
                                 pre = x
                             t = pre + trp
-                        x = act_ready.item(b)
+                        x = act_ready[b]
                         if x > t:
                             t = x
-                        r = b // bpr
                         x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
                         if x > t:
                             t = x
-                        faw = fawl[r]
                         if len(faw) == 4:
                             x = faw[0] + tfaw
                             if x > t:
                                 t = x
-                        if ref_on and not refreshed and t >= st.next_ref:
-                            refs += self._refresh(st, t)
+                        if not refreshed and t >= nr:
+                            irefs += self._refresh(st, t)
+                            nr = st.next_ref
                             refreshed = True
                             continue
                         break
-                    act = t  # _commit_act
-                    open_row[b] = row
-                    act_ck[b] = act
-                    act_ready[b] = act + trc
-                    cr = act + trcd
-                    col_ready[b] = cr
-                    pr = act
-                    last_act[r] = act
-                    last_act_grp[r] = grp
-                    faw.append(act)
-                    if len(faw) > 4:
-                        del faw[0]
-                    acts += 1
-                    misses += 1
-                    if first_cmd is None:
-                        first_cmd = pre if pre is not None else act
-                c0 = prev_col + g
-                if cr > c0:
-                    c0 = cr
-                if arr > c0:
-                    c0 = arr
-                rest = cnt - m
-                take = rest
-                crossed = False
-                if ref_on:
-                    nr = st.next_ref
+                    x = t + trcd
+                    c0 = x if x > base else base
+                    end = c0 + (cnt - 1) * gl
+                    if end < nr:  # no refresh inside the column commands
+                        open_row[b] = row  # _commit_act
+                        act_ck[b] = t
+                        act_ready[b] = t + trc
+                        st.col_ready[b] = x
+                        x = end + rec
+                        pre_ready[b] = x if x > t else t
+                        last_act[r] = t
+                        last_act_grp[r] = grp
+                        faw.append(t)
+                        if len(faw) > 4:
+                            del faw[0]
+                        acts += 1
+                        misses += 1
+                        hits += cnt - 1
+                        cmd = pre if pre is not None else t
+                        ok = True
+                if ok:
+                    st.last_col = end
+                    st.last_grp = grp
+                    st.last_wr = wr
+                    if closed:
+                        self._close_all(st)
+                else:  # nothing committed yet but refreshes: the general loop goes on from here
+                    cmd, c0, end, h, mi, ac, rf = self._fast_channel(
+                        ((st, ((b, row, grp, cnt),)),), wr, arr, window, refreshed)
+                    hits += h; misses += mi; acts += ac; refs += rf
+                if start is None:
+                    start, first_data, done = cmd, c0, end
+                else:
+                    if cmd < start:
+                        start = cmd
+                    if c0 < first_data:
+                        first_data = c0
+                    if end > done:
+                        done = end
+        else:
+            runs = [[] for _ in range(nch)]  # per channel, schedule order: (bank, row, grp, count)
+            banks = set()
+            for u in range(u, last // S + 1):
+                base = u * S
+                a = first if first > base else base
+                b = last if last < base + S - 1 else base + S - 1
+                run = blocks.get(u)
+                if run is None:
+                    run = self._decode_block(u)
+                bank, row, grp = run
+                banks.add(bank)
+                if nch == 1:
+                    runs[0].append((bank, row, grp, b - a + 1))
+                elif col_low:
+                    lo = base
+                    for c in range(nch):
+                        hi = lo + ncol - 1
+                        cnt = (b if b < hi else hi) - (a if a > lo else lo) + 1
+                        if cnt > 0:
+                            runs[c].append((bank, row, grp, cnt))
+                        lo += ncol
+                else:
+                    for c in range(nch):
+                        cnt = (b - c) // nch - (a - 1 - c) // nch
+                        if cnt > 0:
+                            runs[c].append((bank, row, grp, cnt))
+            for rl in runs if len(banks) < last // S - first // S + 1 else ():  # repeated bank
+                # FR-FCFS has nothing to reorder iff no (window, bank) sees two rows
+                if len(rl) > 1:
+                    seen = {}
+                    pos = 0
+                    for bank, row, _g, cnt in rl:
+                        prev = seen.get(bank)
+                        if prev is not None and prev[0] != row and prev[1] >= pos // window:
+                            return None
+                        pos += cnt
+                        seen[bank] = (row, (pos - 1) // window)
+            cmd, c0, end, h, mi, ac, rf = self._fast_channel(
+                [(chans[c], runs[c]) for c in range(nch) if runs[c]], wr, arr, window)
+            hits += h; misses += mi; acts += ac; refs += rf
+            start, first_data, done = cmd, c0, end
+        if irefs:
+            self.refreshes += irefs
+            refs += irefs
+        n = last - first + 1
+        n_wr = n if wr else 0
+        energy = (acts * e_act + refs * e_ref
+                  + bits * (n_wr * e_wr + (n - n_wr) * e_rd))
+        lat = self._fast_consts[13 if wr else 12]
+        return MemoryResponse(  # accept, first data, done, nbytes, hits, misses, energy
+            max(int(arrival_ps), math.ceil(start * tck - 1e-6)),
+            math.ceil((first_data + lat) * tck - 1e-6),
+            math.ceil((done + lat + self.burst_ck) * tck - 1e-6),
+            nbytes, hits, misses, energy)
+
+    def _fast_channel(self, work, wr: bool, arr: int, window: int, refreshed0: bool = False):
+        """`_run_channel` for each (channel, row runs [(bank, row, grp, count)]) of `work`.
+
+        Runs are in schedule order (no reorder). Returns (first command, first column command,
+        last column command: min, min, max over the channels; hits, misses, ACTs, refreshes:
+        sums) in clocks. `refreshed0` says the first channel's first ACT has had its refresh
+        check (`_service_fast` ran it inline and refreshed). Per burst k (channel position) the general path computes
+        col[k] = max(col[k-1] + gap[k], col_ready[bank], arrival) after activating misses; inside
+        a run that is col[first] + m * tCCD_L. Refresh is handled as there: a burst at or past
+        `next_ref` that is not the start of a segment (a miss, or burst 0) refreshes first and
+        becomes a miss; a segment-starting miss completes first and refreshes right after if its
+        segment goes on; a hit as burst 0 refreshes at its own column time. The column gap to
+        the previous call (`_gap`) and ACT timing and commit (`_activate_time` / `_commit_act`)
+        are inlined (keep them in step).
+        """
+        (ref_on, gl, gs, tras, trp, trc, trcd, trrd_l, trrd_s, tfaw, bpr, closed,
+         tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr) = self._fast_consts
+        sw, rec = (rtw, rec_wr) if wr else (wtr, rec_rd)
+        hits = misses = acts = refs = 0
+        start = first_data = done = None
+        for st, rl in work:
+            refreshed = refreshed0  # for the ACT at position 0 (the only one there)
+            refreshed0 = False
+            open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
+            nr = st.next_ref if ref_on else _NEVER
+            piece_pos = []  # column-command times so far, as pieces (start position, time)
+            piece_t = []
+            prev_col = st.last_col
+            prev_grp = -1
+            first_cmd = first_col = None
+            pos = 0
+            nruns = len(rl)
+            act_ck, act_ready = st.act_ck, st.act_ready
+            last_act, last_act_grp = st.last_act, st.last_act_grp
+            for ri, (b, row, grp, cnt) in enumerate(rl):
+                # common case first: the whole run in one segment, no refresh due before its last
+                # column command; state is written only once that is known, else the loop below
+                # times the run from its start
+                if pos:
+                    base = prev_col + (gl if grp == prev_grp else gs)
+                elif prev_col > _NEG:
+                    g = gl if st.last_grp == grp else gs
+                    if st.last_wr != wr and sw > g:
+                        g = sw
+                    base = prev_col + g
+                else:
+                    base = prev_col
+                if arr > base:
+                    base = arr
+                ob = open_row[b]
+                if ob == row:
+                    c0 = col_ready[b]
+                    if base > c0:
+                        c0 = base
+                    end = c0 + (cnt - 1) * gl
+                    if end < nr:
+                        x = end + rec
+                        if x > pre_ready[b]:
+                            pre_ready[b] = x
+                        hits += cnt
+                        piece_pos.append(pos)
+                        piece_t.append(c0)
+                        if first_col is None:
+                            first_col = c0
+                            if first_cmd is None:
+                                first_cmd = c0
+                        prev_col = end
+                        pos += cnt
+                        prev_grp = grp
+                        continue
+                else:
+                    t = arr
+                    if pos >= window:  # queue admission: column time of burst pos - window
+                        q = pos - window
+                        j = bisect.bisect_right(piece_pos, q) - 1
+                        tq = piece_t[j] + (q - piece_pos[j]) * gl
+                        if tq > t:
+                            t = tq
+                    pre = None
+                    if ob >= 0:
+                        pre = pre_ready[b]
+                        if t > pre:
+                            pre = t
+                        x = act_ck[b] + tras
+                        if x > pre:
+                            pre = x
+                        t = pre + trp
+                    x = act_ready[b]
+                    if x > t:
+                        t = x
+                    r = b // bpr
+                    x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
+                    if x > t:
+                        t = x
+                    faw = st.faw[r]
+                    if len(faw) == 4:
+                        x = faw[0] + tfaw
+                        if x > t:
+                            t = x
+                    x = t + trcd
+                    c0 = x if x > base else base
+                    end = c0 + (cnt - 1) * gl
+                    if end < nr:  # and so t < nr: no refresh before the ACT either
+                        open_row[b] = row  # _commit_act
+                        act_ck[b] = t
+                        act_ready[b] = t + trc
+                        col_ready[b] = x
+                        x = end + rec
+                        pre_ready[b] = x if x > t else t
+                        last_act[r] = t
+                        last_act_grp[r] = grp
+                        faw.append(t)
+                        if len(faw) > 4:
+                            del faw[0]
+                        acts += 1
+                        misses += 1
+                        hits += cnt - 1
+                        if first_cmd is None:
+                            first_cmd = pre if pre is not None else t
+                        piece_pos.append(pos)
+                        piece_t.append(c0)
+                        if first_col is None:
+                            first_col = c0
+                        prev_col = end
+                        pos += cnt
+                        prev_grp = grp
+                        continue
+                m = 0
+                while m < cnt:
+                    k = pos + m
+                    if m:
+                        g = gl
+                    elif k:
+                        g = gl if grp == prev_grp else gs
+                    elif prev_col > _NEG:  # _gap(st.last_grp, st.last_wr, grp, wr)
+                        g = gl if st.last_grp == grp else gs
+                        if st.last_wr != wr and sw > g:
+                            g = sw
+                    else:
+                        g = 0
+                    hit = open_row[b] == row
+                    if hit:
+                        cr = col_ready[b]
+                        pr = pre_ready[b]
+                    else:
+                        r = b // bpr
+                        faw = st.faw[r]
+                        if k:  # the first ACT may come with `refreshed` set
+                            refreshed = False
+                        while True:  # _activate_time
+                            t = arr
+                            if k >= window:  # queue admission: column time of burst k - window
+                                q = k - window
+                                j = bisect.bisect_right(piece_pos, q) - 1
+                                tq = piece_t[j] + (q - piece_pos[j]) * gl
+                                if tq > t:
+                                    t = tq
+                            pre = None
+                            if open_row[b] >= 0:
+                                pre = pre_ready[b]
+                                if t > pre:
+                                    pre = t
+                                x = act_ck[b] + tras
+                                if x > pre:
+                                    pre = x
+                                t = pre + trp
+                            x = act_ready[b]
+                            if x > t:
+                                t = x
+                            x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
+                            if x > t:
+                                t = x
+                            if len(faw) == 4:
+                                x = faw[0] + tfaw
+                                if x > t:
+                                    t = x
+                            if not refreshed and t >= nr:
+                                refs += self._refresh(st, t)
+                                nr = st.next_ref
+                                refreshed = True
+                                continue
+                            break
+                        open_row[b] = row  # _commit_act
+                        act_ck[b] = t
+                        act_ready[b] = t + trc
+                        cr = t + trcd
+                        col_ready[b] = cr
+                        pre_ready[b] = pr = t
+                        last_act[r] = t
+                        last_act_grp[r] = grp
+                        faw.append(t)
+                        if len(faw) > 4:
+                            del faw[0]
+                        acts += 1
+                        misses += 1
+                        if first_cmd is None:
+                            first_cmd = pre if pre is not None else t
+                    c0 = prev_col + g
+                    if cr > c0:
+                        c0 = cr
+                    if arr > c0:
+                        c0 = arr
+                    rest = cnt - m
+                    take = rest
+                    crossed = False
                     if c0 >= nr:
                         if hit:
                             refs += self._refresh(st, c0 if k == 0 else nr)
+                            nr = st.next_ref
                             continue  # burst k is now a miss
                         take = 1
                         if rest > 1:
                             crossed = True
                         elif ri + 1 < nruns:
                             nxt = rl[ri + 1]
-                            crossed = open_row.item(nxt[0]) == nxt[1]
+                            crossed = open_row[nxt[0]] == nxt[1]
                     elif rest > 1 and c0 + (rest - 1) * gl >= nr:
                         take = -(-(nr - c0) // gl)
                         crossed = True
-                end = c0 + (take - 1) * gl
-                piece_pos.append(k)
-                piece_t.append(c0)
-                if first_col is None:
-                    first_col = c0
-                    if first_cmd is None:
-                        first_cmd = c0
-                hits += take if hit else take - 1
-                if end + rec > pr:
-                    pre_ready[b] = end + rec
-                prev_col = end
-                m += take
-                if crossed:
-                    refs += self._refresh(st, st.next_ref)
-            pos += cnt
-            prev_grp = grp
-        st.last_col = prev_col
-        st.last_grp = prev_grp
-        st.last_wr = wr
-        if closed:
-            self._close_all(st)
-        lat = tcwl if wr else tcl
+                    end = c0 + (take - 1) * gl
+                    piece_pos.append(k)
+                    piece_t.append(c0)
+                    if first_col is None:
+                        first_col = c0
+                        if first_cmd is None:
+                            first_cmd = c0
+                    hits += take if hit else take - 1
+                    x = end + rec
+                    if x > pr:
+                        pre_ready[b] = x
+                    prev_col = end
+                    m += take
+                    if crossed:
+                        refs += self._refresh(st, nr)
+                        nr = st.next_ref
+                pos += cnt
+                prev_grp = grp
+            st.last_col = prev_col
+            st.last_grp = prev_grp
+            st.last_wr = wr
+            if closed:
+                self._close_all(st)
+            if start is None:
+                start, first_data, done = first_cmd, first_col, prev_col
+            else:
+                if first_cmd < start:
+                    start = first_cmd
+                if first_col < first_data:
+                    first_data = first_col
+                if prev_col > done:
+                    done = prev_col
         self.refreshes += refs
-        return first_cmd, first_col + lat, prev_col + lat + bck, hits, misses, acts, refs
+        return start, first_data, done, hits, misses, acts, refs
 
     # ------------------------------------------------------------------ scheduling
     def _frfcfs(self, st: _Channel, bank, row, window: int):
@@ -525,7 +805,8 @@ class DramModel(MemoryModel):
         _, first_pos, inv = np.unique(pair, return_index=True, return_inverse=True)
         rank = first_pos[inv]  # position (in o order) where this (group, row) first appears
         in_w0 = o < window
-        rank = np.where(in_w0 & (row[o] == st.open_row[bank[o]]), -1, rank)
+        open_row = np.asarray(st.open_row, np.int64)
+        rank = np.where(in_w0 & (row[o] == open_row[bank[o]]), -1, rank)
         b_list = o[np.lexsort((np.arange(n), rank, gs))]
         sched = np.empty(n, np.int64)
         sched[o] = b_list
@@ -568,9 +849,10 @@ class DramModel(MemoryModel):
             same = bank[ob[1:]] == bank[ob[:-1]]
             prev_same = np.full(n, -1, np.int64)
             prev_same[ob[1:][same]] = ob[:-1][same]
-            prow = np.where(prev_same >= 0, row[prev_same], st.open_row[bank])
+            prow = np.where(prev_same >= 0, row[prev_same], np.asarray(st.open_row, np.int64)[bank])
             hit = prow == row
         miss_idx = np.flatnonzero(~hit)
+        col_ready = np.array(st.col_ready, np.int64)  # mirror, kept in step below
         col = np.empty(n, np.int64)
         u_prev = st.last_col  # col[i-1] - G[i-1]; G[-1] = 0
         first_cmd = None
@@ -586,13 +868,14 @@ class DramModel(MemoryModel):
                     miss_idx = np.flatnonzero(~hit)
                     act, pre = self._activate_time(st, b, int(grp[i]), arr, col, i, window)
                 self._commit_act(st, b, int(grp[i]), int(row[i]), act)
+                col_ready[b] = st.col_ready[b]  # the only change to col_ready here
                 acts += 1
                 misses += 1
                 if first_cmd is None:
                     first_cmd = pre if pre is not None else act
             k = np.searchsorted(miss_idx, i, side="right")
             e = int(miss_idx[k]) if k < len(miss_idx) else n
-            ready = st.col_ready[bank[i:e]]
+            ready = col_ready[bank[i:e]]
             t = np.maximum(ready, arr) - G[i:e]
             if t[0] < u_prev:
                 t[0] = u_prev
@@ -622,7 +905,9 @@ class DramModel(MemoryModel):
             if e - i == 1:
                 st.pre_ready[b] = max(int(st.pre_ready[b]), int(c[0]) + int(r if not per_wr else r[0]))
             else:
-                np.maximum.at(st.pre_ready, bank[i:e], c + r)
+                pr = np.asarray(st.pre_ready, np.int64)
+                np.maximum.at(pr, bank[i:e], c + r)
+                st.pre_ready[:] = pr.tolist()
             u_prev = int(c[-1]) - int(G[e - 1])
             i = e
             if crossed:
@@ -685,12 +970,18 @@ class DramModel(MemoryModel):
 
     def _close_all(self, st: _Channel) -> None:
         """Precharge every open bank as early as allowed (closed-page policy)."""
-        p = self.params
-        open_ = st.open_row >= 0
-        if open_.any():
-            pre = np.maximum(st.pre_ready, st.act_ck + p.tras_ck)
-            st.act_ready[open_] = np.maximum(st.act_ready, pre + p.trp_ck)[open_]
-            st.open_row[open_] = -1
+        tras, trp = self.params.tras_ck, self.params.trp_ck
+        open_row, pre_ready, act_ck, act_ready = st.open_row, st.pre_ready, st.act_ck, st.act_ready
+        for b in range(len(open_row)):
+            if open_row[b] >= 0:
+                pre = pre_ready[b]
+                x = act_ck[b] + tras
+                if x > pre:
+                    pre = x
+                pre += trp
+                if pre > act_ready[b]:
+                    act_ready[b] = pre
+                open_row[b] = -1
 
     def _refresh(self, st: _Channel, t: int) -> int:
         """Issue every all-bank refresh due at or before clock t; returns how many."""
@@ -698,11 +989,21 @@ class DramModel(MemoryModel):
         if st.next_ref > t:
             return 0
         start = st.next_ref
-        open_ = st.open_row >= 0
-        if open_.any():
-            pre = np.maximum(st.pre_ready, st.act_ck + p.tras_ck)[open_]
-            start = max(start, int(pre.max())) + p.trp_ck
-        start = max(start, int(st.act_ready.max()))  # tRC after ACTs, tRP after closes
+        open_row, pre_ready, act_ck, act_ready = st.open_row, st.pre_ready, st.act_ck, st.act_ready
+        tras = p.tras_ck
+        pre = None  # latest PRE over the open banks
+        for b in range(len(open_row)):
+            if open_row[b] >= 0:
+                x = pre_ready[b]
+                y = act_ck[b] + tras
+                if y > x:
+                    x = y
+                if pre is None or x > pre:
+                    pre = x
+                open_row[b] = -1
+        if pre is not None:
+            start = max(start, pre) + p.trp_ck
+        start = max(start, max(act_ready))  # tRC after ACTs, tRP after closes
         end = start + p.trfc_ck
         st.next_ref += p.trefi_ck
         count = 1
@@ -711,6 +1012,7 @@ class DramModel(MemoryModel):
             end = max(end, st.next_ref + (k - 1) * p.trefi_ck) + p.trfc_ck
             st.next_ref += k * p.trefi_ck
             count += k
-        st.open_row[:] = -1
-        np.maximum(st.act_ready, end, out=st.act_ready)
+        for b in range(len(act_ready)):
+            if act_ready[b] < end:
+                act_ready[b] = end
         return count
