@@ -93,15 +93,45 @@ class Comparison(dict):
     def save(self, out_dir: str | os.PathLike, figures: bool = True,
              timeline_design: str | None = None, formats=("png", "svg")) -> list[str]:
         """Write results.json, CSV/Parquet tables and (by default) the figures to `out_dir`."""
+        from plots import write_all
+
         from .results_io import save_results
 
         out = os.fspath(out_dir)
-        written = save_results(self, out, self.meta())
-        if figures:
-            from plots import write_all
+        if not figures:
+            return save_results(self, out, self.meta())
+        if (os.cpu_count() or 1) < 2:
+            return save_results(self, out, self.meta()) + write_all(self, out, formats, timeline_design)
+        os.makedirs(out, exist_ok=True)
+        # draw the figures in a forked child (it shares these results without copying them)
+        # while this process writes the tables; both write atomically
+        import multiprocessing as mp
 
-            written += write_all(self, out, formats, timeline_design)
-        return written
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_figures_child, args=(send, self, out, formats, timeline_design))
+        child.start()
+        send.close()
+        try:
+            written = save_results(self, out, self.meta())
+            status, payload = recv.recv()
+        finally:
+            child.join()
+        if status != "ok":
+            raise payload
+        return written + payload
+
+
+def _figures_child(send, comparison: "Comparison", out: str, formats, timeline_design) -> None:
+    from plots import write_all
+
+    try:
+        send.send(("ok", write_all(comparison, out, formats, timeline_design)))
+    except Exception as exc:  # re-raised by the parent
+        try:
+            send.send(("error", exc))
+        except Exception:  # the exception itself does not pickle
+            send.send(("error", RuntimeError(f"drawing the figures failed: {type(exc).__name__}: {exc}")))
 
 
 def _chrome_path(spec: str, design: str) -> str:

@@ -31,7 +31,8 @@ class Result:
     """Wall-clock seconds of the run (not saved: saved results are deterministic)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, filter=lambda a, v: a.name != "wall_s")
+        """The saved form (everything but `wall_s`); fields already hold plain dicts and lists."""
+        return {a.name: getattr(self, a.name) for a in attrs.fields(Result) if a.name != "wall_s"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Result":
