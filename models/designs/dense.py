@@ -72,16 +72,19 @@ class Dense(Design):
         }
         return self.plans
 
-    def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
+    def prepare(self, trace: Trace) -> tuple[AddressMap, dict[int, TilePlan], bool]:
+        """Address map, tile plans and weight residency of a run (noted when resident)."""
         p = self.params
-        addr = AddressMap(trace.ops, p.act_bytes, p.weight_bytes)
-        plans = self.plan_all(trace)
         resident = self._resident(trace)
         if resident:
             self.notes.append(
                 f"weights resident in the global buffer after step 0 "
                 f"({kib(weight_bytes_total(trace.ops, p.weight_bytes))})"
             )
+        return AddressMap(trace.ops, p.act_bytes, p.weight_bytes), self.plan_all(trace), resident
+
+    def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
+        addr, plans, resident = self.prepare(trace)
         sram_reads = {op_id: plan.sram_read_bytes for op_id, plan in plans.items()}
         for step in range(trace.n_steps):
             w_source = "global" if resident and step > 0 else "dram"

@@ -25,14 +25,13 @@ import numpy as np
 from workloads import OpRecord, Trace
 from workloads.trace import StepStats
 
-from ..addresses import AddressMap
 from ..components.mhdiff_units import (
     L1_NORMS, BitmaskUnit, BitmaskWork, LutScatter, PackedPeArray, PackedTile, Packer, PackWork,
     ScatterWork, first_layer_mask, fit_mask, footprint_mask, greedy_pack, popcount_rows,
     window_need,
 )
 from ..components.vector_unit import VectorUnit
-from ..config import COMMON, BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, ceil_div, kib
+from ..config import COMMON, BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, ceil_div
 from ..errors import ConfigError
 from ..pipeline import Access, TileJob
 from ..tiling import TilePlan
@@ -146,12 +145,7 @@ class Mhdiff(Dense):
     # ---------------------------------------------------------------- jobs
     def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
         p = self.params
-        addr = AddressMap(trace.ops, p.act_bytes, p.weight_bytes)
-        plans = self.plan_all(trace)
-        resident = self._resident(trace)
-        if resident:
-            self.notes.append(f"weights resident in the global buffer after step 0 "
-                              f"({kib(sum(op.w_elems for op in trace.ops if op.kind in ('conv2d', 'linear')) * p.weight_bytes)})")
+        addr, plans, resident = self.prepare(trace)
         first = next((op for op in trace.ops if op.kind == "conv2d" and not op.preds),
                      next((op for op in trace.ops if op.kind == "conv2d"), None))
         self.first_op = first.op_id if first is not None else -1
