@@ -44,10 +44,15 @@ def replay(trace: str | os.PathLike | Trace | None = None, design: str = "dense"
     `hw="paper"` uses the design's own paper configuration. Keyword arguments go to
     `models.replay.replay` (`design_params`, `quantum_ps`, `chrome_trace`, `progress`)."""
     cls = get_design(design)
+    twin = trace is None and cls.trace_activation != "silu"
     if trace is None:
         trace = load_trace(activation=cls.trace_activation)
     resolved = cls.paper_hw() if hw == "paper" else _hw(hw)
-    return _replay(trace, design, resolved, memory, memory_params, **kwargs)
+    res = _replay(trace, design, resolved, memory, memory_params, **kwargs)
+    if twin:
+        res.notes.append(f"replayed on the bundled {cls.trace_activation} twin ({trace.manifest['model']}) "
+                         f"because the design assumes a {cls.trace_activation} model")
+    return res
 
 
 class Comparison(dict):

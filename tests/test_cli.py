@@ -105,3 +105,11 @@ def test_hw_toml_overrides_are_applied(capsys, small_trace, tmp_path):
     base_rc, base, _ = run(capsys, "replay", "--trace", small_trace, "--memory", "ideal", "--json")
     a, b = json.loads(out), json.loads(base)
     assert a["clock_mhz"] == 1000 and a["pe_busy_cycles"] < b["pe_busy_cycles"]
+
+
+def test_relu_designs_say_they_replay_the_relu_twin(capsys):
+    rc, out, _ = run(capsys, "replay", "--design", "sqdm", "--memory", "ideal", "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert d["trace_id"] != json.loads(run(capsys, "replay", "--memory", "ideal", "--json")[1])["trace_id"]
+    assert any("relu twin" in n for n in d["notes"])
