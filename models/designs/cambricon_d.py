@@ -543,8 +543,8 @@ class CambriconD(Design):
             yield TileJob(step, op.op_id, work, t.work.macs, loads, reads, frees,
                           t.acc_alloc, writes, t.acc_free)
 
-    def _vector_bytes(self, step: int, st, op: OpRecord, memo) -> tuple[list, list]:
-        p = self.params
+    def _spill_and_input_bytes(self, step: int, st, op: OpRecord, memo) -> tuple[list, list]:
+        """A vector op's spilled inputs and network input (reads) and its own spill (writes), A-2/A-5."""
         first = step == 0
         reads: list[tuple[str, int, int]] = []
         writes: list[tuple[str, int, int]] = []
@@ -552,17 +552,25 @@ class CambriconD(Design):
             nb = self._tensor_bytes(st, q, first, memo)
             reads.append(("spill", nb, self._base("spill", q, nb)))
         if not op.preds:
-            reads.append(("input", math.ceil(op.in_elems * p.input_delta_bits / 8), self.addr.network_input))
+            reads.append(("input", math.ceil(op.in_elems * self.params.input_delta_bits / 8), self.addr.network_input))
+        if self.far[first].get(op.op_id):
+            nb = self._tensor_bytes(st, op.op_id, first, memo)
+            writes.append(("spill", nb, self._base("spill", op.op_id, nb)))
+        return reads, writes
+
+    def _vector_bytes(self, step: int, st, op: OpRecord, memo) -> tuple[list, list]:
+        """Spills and input, plus sign tensors at activations and GroupNorm constants."""
+        p = self.params
+        first = step == 0
+        reads, spill_writes = self._spill_and_input_bytes(step, st, op, memo)
+        writes: list[tuple[str, int, int]] = []
         if op.kind in ("relu", "silu", "gelu"):
             nb = ceil_div(op.in_elems, 8)
             (writes if first else reads).append(("sign", nb, self._base("sign", op.op_id, nb)))
         if op.kind in ("groupnorm", "layernorm") and not first and not self.raw_dom[op.op_id]:
             nb = op.n * op.c * p.gn_const_bytes_per_channel
             reads.append(("gn_const", nb, self._base("gn_const", op.op_id, nb)))
-        if self.far[first].get(op.op_id):
-            nb = self._tensor_bytes(st, op.op_id, first, memo)
-            writes.append(("spill", nb, self._base("spill", op.op_id, nb)))
-        return reads, writes
+        return reads, writes + spill_writes
 
     def _vector_work(self, step: int, op: OpRecord, elems: int):
         if op.kind in ("relu", "silu", "gelu"):
@@ -693,17 +701,8 @@ class CambriconDPerLayer(CambriconD):
         return in_reads, out_rw, 0
 
     def _vector_bytes(self, step: int, st, op: OpRecord, memo) -> tuple[list, list]:
-        reads, writes = [], []
-        first = step == 0
-        for q in self.far_in[first].get(op.op_id, ()):
-            nb = self._tensor_bytes(st, q, first, memo)
-            reads.append(("spill", nb, self._base("spill", q, nb)))
-        if not op.preds:
-            reads.append(("input", math.ceil(op.in_elems * self.params.input_delta_bits / 8), self.addr.network_input))
-        if self.far[first].get(op.op_id):
-            nb = self._tensor_bytes(st, op.op_id, first, memo)
-            writes.append(("spill", nb, self._base("spill", op.op_id, nb)))
-        return reads, writes
+        """Raw tensors move every layer here, so vector ops need no signs or GroupNorm constants."""
+        return self._spill_and_input_bytes(step, st, op, memo)
 
     def _vector_work(self, step: int, op: OpRecord, elems: int):
         if op.kind in ("relu", "silu", "gelu"):
