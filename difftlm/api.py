@@ -161,7 +161,8 @@ def _replay_in_worker(trace_path: str, design: str, hw: HardwareConfig, memory, 
 def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[str] | None = None,
             hw: HardwareConfig | str | None = None, memory: str | None = None,
             memory_params: dict[str, Any] | None = None, progress: bool = False,
-            chrome_trace: str | None = None, jobs: int | None = None, **kwargs) -> Comparison:
+            chrome_trace: str | None = None, jobs: int | None = None,
+            design_params: dict[str, dict[str, Any]] | None = None, **kwargs) -> Comparison:
     """Replay the same trace on several designs (default: every registered design and ablation).
 
     With no `trace`, each design replays the bundled tiny-model trace of its activation (designs
@@ -171,7 +172,7 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     or a path prefix for one Perfetto trace per design. `trace` may also be a mapping
     activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does.
     `jobs` replays that many designs at once in worker processes (default: one per CPU core);
-    results do not depend on it."""
+    results do not depend on it. `design_params` maps a design name to its parameter overrides."""
     names = list(designs) if designs else available_designs()
     classes = {n: get_design(n) for n in names}
     paper = hw == "paper"
@@ -225,7 +226,8 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_replay_in_worker, tr.path, n, hw_n, memory, memory_params,
-                                   {**kwargs, "chrome_trace": ct}): n
+                                   {**kwargs, "chrome_trace": ct,
+                                    "design_params": (design_params or {}).get(n)}): n
                        for n, (tr, hw_n, ct, _) in plan.items()}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
@@ -237,7 +239,7 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
             if bar is not None:
                 bar.set_postfix_str(n)
             results[n] = _replay(tr, n, hw_n, memory, memory_params, chrome_trace=ct,
-                                 progress=progress, **kwargs)
+                                 progress=progress, design_params=(design_params or {}).get(n), **kwargs)
             if bar is not None:
                 bar.update(1)
     for n in names:

@@ -11,7 +11,7 @@ from models.errors import ConfigError
 from tlm import ElaborationError
 from workloads.errors import TraceError
 
-COMMANDS = ("replay", "layer", "compare", "plot", "trace", "dram")
+COMMANDS = ("replay", "layer", "compare", "designs", "plot", "trace", "dram")
 USER_ERRORS = (ConfigError, TraceError, ElaborationError, FileNotFoundError)
 
 

@@ -99,6 +99,10 @@ class HardwareConfig:
     )
     """Weights re-read from DRAM every step unless the whole model fits in the global buffer
     (`auto`; common-config rule, dataflows.md §8.2 item 9); `never` always re-reads."""
+    residency: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "never")))
+    """Activation residency (A-38, parity rule 2): `auto` keeps a tensor in the global buffer from
+    its producer to its last consumer while the live set fits; `never` sends every tensor through
+    DRAM (the ablation)."""
     designs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     """Per-design parameter overrides, by design name (each design validates its own)."""
     compute_budget_units: int | None = None

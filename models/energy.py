@@ -19,15 +19,18 @@ Derivations (project assumptions, each a named parameter of `EnergyTable`):
 * SRAM energy per byte = (64-bit read energy) / 8, interpolated log-log in capacity between
   Horowitz's three points (extrapolated with the end slopes); writes cost the same as reads.
 * `vector.elements` (and `sfu.elements`, special-function-unit elements): one fp16 multiply +
-  one fp16 add per output element.
-* `ndp.bytes` (near-data processing beside DRAM): one 8-bit add per byte; moving the bytes over
-  the DRAM interface is charged by the memory model when it happens.
+  one fp16 add per element per pass.
+* `add.int8` / `add.int32`: one integer add (control and pre-processing logic: comparators,
+  classifiers, adders of the bitmask and packer units).
+* Components may price events of their own (e.g. the near-data engine at its `ndp_pj_per_bit`);
+  those prices are used as given, at the run's node.
 * Node scaling: every on-chip figure is multiplied by (node_nm / 45) ** node_exponent, with
   node_exponent = 1 by default (switched capacitance shrinking with feature size at roughly
   constant supply voltage, which barely scaled below 45 nm). This is a first-order project
   assumption, not a measured figure; it is recorded with every result.
 
-Event names that are not priced are never ignored silently: they are listed in `unpriced_events`.
+Every component prices the work it runs (parity rule 3); an event name no table knows is never
+ignored silently: it is listed in `unpriced_events` as `component:event`.
 """
 
 from __future__ import annotations
@@ -95,9 +98,6 @@ class EnergyTable:
     def vector_element_pj(self) -> float:
         return self.fp16_mult_pj + self.fp16_add_pj
 
-    def ndp_byte_pj(self) -> float:
-        return self.int8_add_pj
-
 
 DEFAULT_TABLE = EnergyTable()
 
@@ -134,8 +134,10 @@ def price_events(events: Mapping[str, float], hw: Mapping[str, Any],
             e = table.sram_pj_per_byte(cap) if cap else None
         elif name in ("vector.elements", "sfu.elements"):
             e = table.vector_element_pj()
-        elif name == "ndp.bytes":
-            e = table.ndp_byte_pj()
+        elif name == "add.int8":
+            e = table.int8_add_pj
+        elif name == "add.int32":
+            e = table.int32_add_pj
         if e is None:
             unpriced.append(name)
             continue
@@ -144,67 +146,40 @@ def price_events(events: Mapping[str, float], hw: Mapping[str, Any],
     return by_event, unit, unpriced
 
 
-def _component(event: str) -> str:
-    head = event.split(".")[0]
-    return {"mac": "pe_mac", "sram": "sram", "vector": "vector", "sfu": "vector",
-            "ndp": "ndp"}.get(head, head)
-
-
-def derived_sram_events(summary: Mapping[str, Any], events: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
-    """SRAM traffic the design did not count, derived from DRAM traffic (lower bounds):
-    bytes read from DRAM are written into a buffer (weights → weight buffer, everything else →
-    activation buffer) and, if the design reports no PE operand reads, read from it once; bytes
-    written to DRAM are read out of the output buffer."""
-    out: dict[str, float] = {}
-    notes = []
-    has_reads = any(e.startswith("sram.") and e.endswith(".read_bytes") for e in events)
-    has_writes = any(e.startswith("sram.") and e.endswith(".write_bytes") for e in events)
-    rd = summary.get("dram_read_bytes_by_kind", {})
-    wr_total = float(summary.get("dram_write_bytes", 0))
-    fill = {"weight": float(rd.get("weight", 0)),
-            "act": float(sum(v for kind, v in rd.items() if kind != "weight"))}
-    if not has_writes:
-        for buf, nb in fill.items():
-            if nb:
-                out[f"sram.{buf}.write_bytes"] = nb
-        if wr_total:
-            out["sram.out.write_bytes"] = wr_total
-        notes.append("SRAM writes derived from DRAM traffic (DRAM reads fill the weight/activation "
-                      "buffers; outputs are written to the output buffer before write-back)")
-    if not has_reads:
-        for buf, nb in fill.items():
-            if nb:
-                out[f"sram.{buf}.read_bytes"] = nb
-        notes.append("design reports no SRAM operand reads: each byte loaded from DRAM is counted "
-                      "as read once (a lower bound; tile re-reads are not counted)")
-    if wr_total and "sram.out.read_bytes" not in events:
-        out["sram.out.read_bytes"] = out.get("sram.out.read_bytes", 0.0) + wr_total
-        notes.append("output-buffer reads for DRAM write-back derived from DRAM write bytes")
-    return out, notes
-
-
 def energy_summary(summary: Mapping[str, Any], hw: Mapping[str, Any],
                    table: EnergyTable = DEFAULT_TABLE) -> dict[str, Any]:
     """Summary keys for one replay: `energy_pj` by component, `energy_total_pj`, per-event
-    energies, `unpriced_events`, notes and the scaled table used."""
-    events = dict(summary.get("events", {}))
-    derived, notes = derived_sram_events(summary, events)
-    all_events = {**events, **{k: events.get(k, 0.0) + v for k, v in derived.items()}}
-    by_event, unit, unpriced = price_events(all_events, hw, table)
-    by_comp: dict[str, float] = {"pe_mac": 0.0, "sram": 0.0, "vector": 0.0, "ndp": 0.0}
-    for name, e in by_event.items():
-        comp = _component(name)
-        by_comp[comp] = by_comp.get(comp, 0.0) + e
+    energies, `unpriced_events`, and the scaled table used.
+
+    `summary["events_by_component"]` holds, per component (a compute unit by its name in the
+    design, `sram`, `ndp`, `control`), the energy events of the work it ran; components may
+    price their own events (`summary["event_prices_pj"]`, pJ at the run's node)."""
+    ledger = summary.get("events_by_component", {})
+    prices = summary.get("event_prices_pj", {})
+    by_comp: dict[str, float] = {}
+    by_event: dict[str, float] = {}
+    unit: dict[str, float] = {}
+    unpriced: list[str] = []
+    for comp in sorted(ledger):
+        events = ledger[comp]
+        own = {k: v for k, v in events.items() if k in prices}
+        std, per, missing = price_events({k: v for k, v in events.items() if k not in prices}, hw, table)
+        for name, count in own.items():
+            std[name] = count * prices[name]
+            per[name] = prices[name]
+        by_comp[comp] = sum(std.values())
+        for name, e in std.items():
+            by_event[f"{comp}:{name}"] = e
+        unit.update(per)
+        unpriced += [f"{comp}:{name}" for name in missing]
     by_comp["dram"] = float(summary.get("dram_energy_pj", 0.0))
-    if unpriced:
-        notes.append(f"unpriced events (not in the energy total): {', '.join(unpriced)}")
+    notes = [f"unpriced events (not in the energy total): {', '.join(unpriced)}"] if unpriced else []
     node = hw.get("node_nm", table.source_node_nm)
     return {
         "energy_pj": by_comp,
         "energy_total_pj": sum(by_comp.values()),
         "energy_by_event_pj": by_event,
         "energy_per_event_pj": unit,
-        "energy_derived_events": derived,
         "unpriced_events": unpriced,
         "energy_notes": notes,
         "energy_model": {
@@ -216,5 +191,4 @@ def energy_summary(summary: Mapping[str, Any], hw: Mapping[str, Any],
     }
 
 
-__all__ = ["DEFAULT_TABLE", "EnergyTable", "SOURCE", "derived_sram_events", "energy_summary",
-           "price_events"]
+__all__ = ["DEFAULT_TABLE", "EnergyTable", "SOURCE", "energy_summary", "price_events"]

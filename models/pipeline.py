@@ -31,6 +31,7 @@ from tlm import (
 )
 
 from .components.sram import Sram
+from .errors import ConfigError
 
 
 @attrs.define(slots=True)
@@ -66,6 +67,8 @@ class TileJob:
     out_alloc: int = 0
     writes: list[Access] = attrs.field(factory=list)
     out_free: int = 0
+    sram_reads: tuple[tuple[str, int], ...] = ()
+    """Operand bytes the units read from each buffer (from the tile plan), for the energy ledger."""
     ready_ps: int = 0
 
 
@@ -83,7 +86,13 @@ class Pipeline(Module):
         self.quantum_ps = quantum_ps
         self.stages = STAGES
         self.read_sockets = {src: InitiatorSocket(self, f"read_{src}") for src in sources}
-        self.write_socket = InitiatorSocket(self, "write_dram")
+        self.write_sockets = {src: InitiatorSocket(self, f"write_{src}") for src in sources}
+        for key, unit in units.items():
+            if not callable(getattr(unit, "energy_events", None)):
+                raise ConfigError(f"unit {key!r} ({unit.name}, {type(unit).__name__}) has no energy table: "
+                                  f"define energy_events(work) so the work it runs is priced")
+        self.unit_events: dict[str, dict[str, float]] = {u: {} for u in units}
+        """Energy events of the work each unit ran (the units price their own work)."""
         self.channels = [Channel(env, f"{self.name}.to_{s}", channel_depth) for s in STAGES]
         self.unit_comp = {u: recorder.register(m.name, "compute") for u, m in units.items()}
         self.unit_cycles = {u: 0 for u in units}
@@ -151,7 +160,11 @@ class Pipeline(Module):
                     self.marks.append((start, label))
                     self._last_label = label
                 for unit, work in (todo if isinstance(todo, list) else (todo,)):
-                    cycles = self.units[unit].cycles(work)
+                    u = self.units[unit]
+                    cycles = u.cycles(work)
+                    led = self.unit_events[unit]
+                    for ev, count in u.energy_events(work).items():
+                        led[ev] = led.get(ev, 0.0) + count
                     end = start + clock.cycles_to_ps(cycles)
                     self.recorder.record(self.unit_comp[unit], start, end, label)
                     self.unit_cycles[unit] += cycles
@@ -167,15 +180,23 @@ class Pipeline(Module):
         else:
             yield from self.out_buffer.drain()
 
+    def report(self) -> dict:
+        """The energy events of the work each unit ran, by unit name."""
+        return {"component_events": {u: dict(e) for u, e in self.unit_events.items()}}
+
     def _retire(self, job: TileJob) -> None:
         """Free the job's inputs, issue its writes, release its outputs when they complete."""
         self.macs += job.macs
+        buffers = self.buffers
         for buf, nbytes in job.frees:
-            self.buffers[buf].release(nbytes)
+            buffers[buf].release(nbytes)
+        for buf, nbytes in job.sram_reads:
+            buffers[buf].read_bytes += nbytes
         wait = 0
         for a in job.writes:
+            self.out_buffer.read_bytes += a.nbytes  # write-back reads the output buffer
             txn = Transaction(Command.WRITE, a.address, a.nbytes, a.kind, job.op_id, job.step)
-            wait = max(wait, self.write_socket.b_transport(txn, 0))
+            wait = max(wait, self.write_sockets[a.source].b_transport(txn, 0))
         self.out_buffer.release_at(self.env.now + wait, job.out_free)
         self.jobs_done += 1
         if self._retired is not None and not self._retired.triggered:

@@ -21,7 +21,7 @@ from tlm import ActivityRecorder, Module, elaborate, write_json_atomic
 from workloads import Trace
 
 from .config import COMMON, HardwareConfig
-from .designs import get_design
+from .designs import create_design
 from .energy import energy_summary
 from .memory import create_memory_model, memory_model_config
 from .pipeline import Barrier
@@ -55,7 +55,7 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
     if not isinstance(trace, Trace):
         trace = Trace(trace)
     wall0 = time.perf_counter()
-    d = get_design(design)(hw, design_params)
+    d = create_design(design, hw, design_params)
     mem_name = memory or hw.memory.model
     mem_params = memory_params if memory is not None else {**hw.memory.params, **(memory_params or {})}
     mem = create_memory_model(mem_name, mem_params)
@@ -71,7 +71,7 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
     if bar:
         bar.close()
     wall = time.perf_counter() - wall0
-    result = _collect(trace, d, hw, mem_name, mem, recorder, env, counted.n, wall)
+    result = _collect(trace, d, top, hw, mem_name, mem, recorder, env, counted.n, wall)
     if chrome_trace:
         names = [f"s{s}:{op.name}" for s in range(trace.n_steps) for op in trace.ops]
         write_json_atomic(chrome_trace, recorder.chrome_trace(names))
@@ -109,7 +109,32 @@ def _check_invariants(d, env, recorder, n_jobs: int) -> None:
         raise RuntimeError("replay invariant violated: " + "; ".join(problems))
 
 
-def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: ActivityRecorder,
+def _reports(top: Module, d) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, Any]]:
+    """Merge what every component reports through its result hook (`Module.report`): energy
+    events per component, component-priced events and summary keys."""
+    ledger: dict[str, dict[str, float]] = defaultdict(dict)
+    prices: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+
+    def add(comp: str, events: dict[str, float]) -> None:
+        led = ledger[comp]
+        for k, v in events.items():
+            led[k] = led.get(k, 0.0) + v
+
+    for module in top.walk():
+        rep = dict(module.report())
+        comp = rep.pop("component", module.basename)
+        add(comp, rep.pop("events", {}))
+        for c, events in rep.pop("component_events", {}).items():
+            add(c, events)
+        prices.update(rep.pop("prices_pj", {}))
+        extra.update(rep)
+    add("control", d.events)
+    extra.update(d.report())
+    return {c: dict(sorted(e.items())) for c, e in sorted(ledger.items()) if e}, prices, extra
+
+
+def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, mem, recorder: ActivityRecorder,
              env: simpy.Environment, n_jobs: int, wall_s: float) -> Result:
     _check_invariants(d, env, recorder, n_jobs)
     total = int(env.now)
@@ -132,8 +157,10 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
     assert whole.compute_ps + whole.memory_ps - whole.overlap_ps + whole.idle_ps == whole.total_ps
 
     busy_label = recorder.busy_by_label(n_labels)
-    pe_busy = busy_label.get(d.pe.name, np.zeros(n_labels, dtype=np.int64))
-    vec_busy = busy_label.get(d.vector.name, np.zeros(n_labels, dtype=np.int64))
+    zeros = np.zeros(n_labels, dtype=np.int64)
+    pe_busy = busy_label.get(d.pe.name, zeros)
+    vec_unit = d.units.get("vector")
+    vec_busy = busy_label.get(vec_unit.name, zeros) if vec_unit is not None else zeros
     dram_busy = busy_label.get(d.dram.name, np.zeros(n_labels, dtype=np.int64))
     kinds = sorted({k for (_, k, _) in d.dram.bytes})
     by_label = defaultdict(dict)
@@ -183,12 +210,9 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
             "macs": sum(r["macs"] for r in rows),
         })
 
-    for key, buf in d.buffers.items():  # buffer fills and reads served by a buffer's socket
-        if buf.write_bytes:
-            d.events[f"sram.{key}.write_bytes"] += buf.write_bytes
-        if buf.read_bytes:
-            d.events[f"sram.{key}.read_bytes"] += buf.read_bytes
+    ledger, prices, reported = _reports(top, d)
     pe = d.pe
+    unit_cycles = d.pipeline.unit_cycles
     macs = d.pipeline.macs
     total_cycles = cyc(total)
     summary = {
@@ -204,27 +228,25 @@ def _collect(trace: Trace, d, hw: HardwareConfig, mem_name: str, mem, recorder: 
         "memory_only_cycles": cyc(whole.memory_only_ps),
         "compute_ps": whole.compute_ps, "memory_ps": whole.memory_ps,
         "overlap_ps": whole.overlap_ps, "idle_ps": whole.idle_ps,
-        "pe_busy_cycles": d.pipeline.unit_cycles["pe"],
-        "vector_busy_cycles": d.pipeline.unit_cycles["vector"],
+        "pe_busy_cycles": unit_cycles[d.mac_unit],
+        "vector_busy_cycles": unit_cycles.get("vector", 0),
+        "unit_busy_cycles": dict(unit_cycles),
         "macs": macs,
         "pe_utilization": macs / (pe.macs_per_cycle * total_cycles) if total_cycles else 0.0,
-        "pe_busy_utilization": macs / (pe.macs_per_cycle * d.pipeline.unit_cycles["pe"]) if d.pipeline.unit_cycles["pe"] else 0.0,
+        "pe_busy_utilization": macs / (pe.macs_per_cycle * unit_cycles[d.mac_unit]) if unit_cycles[d.mac_unit] else 0.0,
         "dram_read_bytes": sum(read_kind.values()),
         "dram_write_bytes": sum(write_kind.values()),
         "dram_read_bytes_by_kind": dict(sorted(read_kind.items())),
         "dram_write_bytes_by_kind": dict(sorted(write_kind.items())),
-        "dram_transactions": d.dram.issued,
-        "dram_row_hits": d.dram.row_hits,
-        "dram_row_misses": d.dram.row_misses,
-        "dram_energy_pj": d.dram.energy_pj,
         "dram_peak_bandwidth_gbps": mem.peak_bandwidth_gbps(),
         "buffer_peak_bytes": {b.basename: b.peak for b in d.buffers.values()},
         "tile_jobs": n_jobs,
         "op_steps": n_ops * n_steps,
         "clock_mhz": clock.freq_mhz,
         "simpy_events": _events_scheduled(env),
-        "events": dict(sorted(d.events.items())),
-        **d.extra_summary(),
+        "events_by_component": ledger,
+        "event_prices_pj": prices,
+        **reported,
     }
     summary.update(energy_summary(summary, hw.to_dict()))  # energy_pj by component, unpriced_events
     return Result(

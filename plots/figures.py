@@ -20,7 +20,7 @@ KINDS = ("breakdown", "speedup", "traffic", "energy", "timeline")
 
 _BREAKDOWN = (("compute_only", "compute only", "#4c72b0"), ("overlap", "overlap", "#8172b2"),
               ("memory_only", "memory only", "#dd8452"), ("idle", "idle", "#bbbbbb"))
-_ENERGY = (("pe_mac", "PE MACs"), ("sram", "SRAM"), ("vector", "vector unit"), ("ndp", "near-data"),
+_ENERGY = (("pe", "PE array"), ("sram", "SRAM"), ("vector", "vector unit"), ("ndp", "near-data"),
            ("dram", "DRAM"))
 _MIB = 1024 * 1024
 

@@ -66,14 +66,32 @@ def test_no_argument_compare_writes_tables_and_figures(tmp_path, capsys, monkeyp
         assert r["trace"]["trace_id"] == doc["trace_ids"][name]
         assert r["config"]["hw"]["name"] == "common"
         assert r["config"]["memory"]["name"] == "lpddr4-3200-4ch"
-        for note in r["notes"]:
-            assert note in text                 # every design's notes are disclosed
+        assert f"{name}: {len(r['notes']) + len(r['summary']['energy_notes'])} notes" in text
+        assert r["summary"]["unpriced_events"] == []
     # designs that need the ReLU model get the ReLU twin, and the output says so
     from models.designs import get_design
     for name in available_designs():
         if get_design(name).trace_activation == "relu":
             assert "relu" in doc["results"][name]["trace"]["model"]
             assert any("ReLU twin" in n for n in doc["results"][name]["notes"])
+
+
+def test_every_design_prices_all_its_work(small_run):
+    doc = json.loads((small_run[0] / "results.json").read_text())
+    for name, r in doc["results"].items():
+        s = r["summary"]
+        assert s["unpriced_events"] == [], name
+        for unit, busy in s["unit_busy_cycles"].items():     # nothing busy is free
+            if busy:
+                assert s["energy_pj"].get(unit, 0.0) > 0, (name, unit)
+
+
+def test_verbose_prints_every_note(twins, capsys):
+    assert main(["compare", "--trace", twins["silu"], "--designs", "dense", "--out", "-", "--verbose"]) == 0
+    text = capsys.readouterr().out
+    r = difftlm.replay(twins["silu"], "dense")
+    for note in r.notes:
+        assert f"note [dense]: {note}" in text
 
 
 def test_saved_results_are_byte_identical(small_run):
@@ -136,11 +154,14 @@ def test_numbers_come_from_the_simulation(twins):
             nbytes = s["dram_read_bytes"] + s["dram_write_bytes"]
             assert nbytes > 0
             ideal_ps = nbytes * 1000 / bw
-            assert ideal_ps <= s["memory_ps"] <= ideal_ps + s["dram_transactions"], name
+            dram_ps = res[name].components["acc.dram"]["busy_ps"]    # memory_ps also holds on-chip port time
+            assert ideal_ps <= dram_ps <= ideal_ps + s["dram_transactions"], name
+            assert dram_ps <= s["memory_ps"]
             assert s["dram_energy_pj"] == pytest.approx(nbytes * 8 * 2.0)
             assert s["energy_pj"]["dram"] == pytest.approx(s["dram_energy_pj"])
         slow, fast = runs[4.0][name].summary, runs[8.0][name].summary
-        ratio = slow["memory_ps"] / fast["memory_ps"]
+        ratio = (runs[4.0][name].components["acc.dram"]["busy_ps"]
+                 / runs[8.0][name].components["acc.dram"]["busy_ps"])
         bytes_ratio = ((slow["dram_read_bytes"] + slow["dram_write_bytes"])
                        / (fast["dram_read_bytes"] + fast["dram_write_bytes"]))
         assert ratio == pytest.approx(2 * bytes_ratio, rel=0.01), name     # time = bytes / bandwidth
@@ -154,7 +175,7 @@ def test_fewer_pe_rows_slow_dense_compute(small_trace):
     assert small.summary["macs"] == big.summary["macs"]
     ratio = small.summary["pe_busy_cycles"] / big.summary["pe_busy_cycles"]
     assert 1.5 < ratio <= 2.0 + 1e-9          # half the PEs: at most twice the PE cycles
-    assert small.summary["energy_pj"]["pe_mac"] == pytest.approx(big.summary["energy_pj"]["pe_mac"])
+    assert small.summary["energy_pj"]["pe"] == pytest.approx(big.summary["energy_pj"]["pe"])
 
 
 def test_api_mirrors_cli(small_trace):

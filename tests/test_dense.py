@@ -73,7 +73,9 @@ def test_replay_invariants_and_time_identity(small_trace):
 
 
 def test_unbounded_memory_has_no_memory_stall(small_trace):
-    res = replay(small_trace, "dense", COMMON.evolve(memory=IDEAL))
+    # ideal DRAM and a global buffer (the residency store) whose port never limits
+    wide = attrs.evolve(COMMON.buffers, global_buffer=BufferConfig(360, bytes_per_cycle=1 << 30))
+    res = replay(small_trace, "dense", COMMON.evolve(memory=IDEAL, buffers=wide))
     s = res.summary
     assert s["memory_only_cycles"] == 0 and s["idle_cycles"] == 0
     assert s["total_cycles"] == s["pe_busy_cycles"] + s["vector_busy_cycles"]

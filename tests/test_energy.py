@@ -41,27 +41,45 @@ def test_node_scaling_is_explicit():
 
 
 def test_unknown_events_are_reported_not_priced():
-    s = {"events": {"mac.int8": 10.0, "warp.drive": 5.0, "sram.nowhere.read_bytes": 3.0,
-                    "sram.act.read_bytes": 1.0, "sram.act.write_bytes": 1.0},
-         "dram_energy_pj": 7.0, "dram_read_bytes_by_kind": {}, "dram_write_bytes": 0}
+    s = {"events_by_component": {
+            "pe": {"mac.int8": 10.0, "warp.drive": 5.0},
+            "sram": {"sram.nowhere.read_bytes": 3.0, "sram.act.read_bytes": 1.0, "sram.act.write_bytes": 1.0}},
+         "dram_energy_pj": 7.0}
     out = energy_summary(s, HW45)
-    assert out["unpriced_events"] == ["sram.nowhere.read_bytes", "warp.drive"]
-    assert "warp.drive" not in out["energy_by_event_pj"]
+    assert out["unpriced_events"] == ["pe:warp.drive", "sram:sram.nowhere.read_bytes"]
+    assert "pe:warp.drive" not in out["energy_by_event_pj"]
     assert any("warp.drive" in n for n in out["energy_notes"])
     assert out["energy_pj"]["dram"] == 7.0                              # passed through unscaled
     assert out["energy_total_pj"] == pytest.approx(sum(out["energy_pj"].values()))
-    assert out["energy_pj"]["pe_mac"] == pytest.approx(10 * 0.3)
+    assert out["energy_pj"]["pe"] == pytest.approx(10 * 0.3)
 
 
-def test_sram_traffic_derived_when_not_counted():
-    s = {"events": {"mac.int8": 1.0}, "dram_energy_pj": 0.0,
-         "dram_read_bytes_by_kind": {"weight": 100, "act": 50}, "dram_write_bytes": 40}
+def test_components_price_their_own_events():
+    s = {"events_by_component": {"ndp": {"ndp.bits": 1000.0}}, "event_prices_pj": {"ndp.bits": 0.5},
+         "dram_energy_pj": 0.0}
     out = energy_summary(s, HW45)
-    d = out["energy_derived_events"]
-    assert d["sram.weight.write_bytes"] == 100 and d["sram.act.write_bytes"] == 50
-    assert d["sram.out.write_bytes"] == 40 and d["sram.out.read_bytes"] == 40
-    assert d["sram.weight.read_bytes"] == 100                            # lower bound: read once
-    assert out["energy_pj"]["sram"] > 0 and out["energy_notes"]
+    assert out["energy_pj"]["ndp"] == pytest.approx(500.0) and out["unpriced_events"] == []
+
+
+def test_a_unit_without_an_energy_table_is_a_one_line_error():
+    import simpy
+
+    from models.components.sram import Sram
+    from models.config import BufferConfig
+    from models.errors import ConfigError
+    from models.pipeline import Pipeline
+    from tlm import ActivityRecorder, Clock, Module
+
+    class Silent(Module):
+        def cycles(self, work):
+            return 1
+
+    env, top, clock = simpy.Environment(), Module("acc"), Clock(500.0)
+    unit = Silent("mystery_unit", top)
+    bufs = {"out": Sram("out", top, env, BufferConfig(1), clock)}
+    with pytest.raises(ConfigError, match="mystery_unit.*no energy table") as exc:
+        Pipeline("pipeline", top, env, clock, ActivityRecorder(), {"pe": unit}, bufs, "out", ["dram"], 1)
+    assert "\n" not in str(exc.value)
 
 
 def test_replay_attaches_energy(small_trace):
@@ -70,11 +88,11 @@ def test_replay_attaches_energy(small_trace):
     r = difftlm.replay(small_trace, "dense")
     s = r.summary
     assert s["energy_model"]["node_nm"] == 28 and s["energy_model"]["node_scale"] == pytest.approx(28 / 45)
-    assert s["energy_pj"]["pe_mac"] == pytest.approx(s["macs"] * 0.3 * 28 / 45)
+    assert s["energy_pj"]["pe"] == pytest.approx(s["macs"] * 0.3 * 28 / 45)
     assert s["energy_pj"]["dram"] == s["dram_energy_pj"] > 0
     assert s["energy_total_pj"] == pytest.approx(sum(s["energy_pj"].values()))
     assert s["unpriced_events"] == []
     # a smaller node costs less on chip, DRAM unchanged
     r16 = difftlm.replay(small_trace, "dense", COMMON.evolve(node_nm=16))
-    assert r16.summary["energy_pj"]["pe_mac"] < s["energy_pj"]["pe_mac"]
+    assert r16.summary["energy_pj"]["pe"] < s["energy_pj"]["pe"]
     assert r16.summary["energy_pj"]["dram"] == s["energy_pj"]["dram"]

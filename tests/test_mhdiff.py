@@ -6,18 +6,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.components.mhdiff_units import (
-    PackedPeArray, compatible, first_layer_mask, fit_mask, footprint_mask, greedy_pack, max_pairs,
+    BitmaskUnit, BitmaskWork, LutScatter, PackedPeArray, PackedTile, Packer, PackWork, ScatterWork, compatible, first_layer_mask, fit_mask, footprint_mask, greedy_pack, max_pairs,
     _brute_pairs, window_need,
 )
 from models.config import COMMON, MemoryConfig
 from models.designs import get_design
 from models.designs.mhdiff import bias_sweep
 from models.errors import ConfigError
+from models.mapping import Mapping
 from models.replay import replay
 from workloads.optable import OpTableBuilder
 from workloads.trace import StepStats, write_trace
 
 IDEAL = COMMON.evolve(memory=MemoryConfig("ideal"), weight_residency="never")
+THROUGH_DRAM = IDEAL.evolve(residency="never")
 
 
 # ------------------------------------------------------------------ packer properties
@@ -175,12 +177,19 @@ def test_all_packable_halves_pe_cycles(tmp_path):
     assert d1 == 2 * 8 * 1 * 144
     assert _pe_cycles(mhd, 0, 0) == _pe_cycles(dense, 0, 0)  # step 0: no previous map, all focal
     assert mhd.summary["mhd_pairs_count"] == 2 * 128
+    # energy: step 0 all int8 products, step 1 every product int4 (all pixels packed in pairs)
+    macs = 2 * 256 * 32 * 144
+    pe = mhd.summary["events_by_component"]["pe"]
+    assert pe == {"mac.int8": macs, "mac.int4x8": macs}
+    assert mhd.summary["mhd_multiplier_activations_count"] == 2 * macs + macs
+    assert mhd.summary["unpriced_events"] == []
 
 
 def test_dram_bytes_follow_the_spec(tmp_path):
+    # every tensor through DRAM (residency "never"): the per-layer formulas of dataflows.md §4.3
     steps, n, c, k, hw_ = 3, 2, 16, 32, 16
     tr = _trace(tmp_path / "t.zip", steps, _ramp, _zero_need, n=n, c=c, k=k, hw_=hw_, two=True)
-    res = replay(tr, "mhdiff", IDEAL)
+    res = replay(tr, "mhdiff", THROUGH_DRAM)
     e_in1, e_w1, e_out1 = n * c * hw_ * hw_, k * c * 9, n * k * hw_ * hw_
     e_w2, e_out2 = k * k, n * k * hw_ * hw_
     for row in res.per_op:
@@ -196,6 +205,26 @@ def test_dram_bytes_follow_the_spec(tmp_path):
             assert row["dram_read_weight_bytes"] == e_w2
             assert row["dram_read_prev_act_bytes"] == 0 and row["dram_write_prev_act_bytes"] == 0
             assert row["dram_write_out_bytes"] == e_out2
+
+
+def test_activations_follow_the_shared_residency_rule(tmp_path):
+    # default residency: conv_in's output stays on chip, the cross-step map still goes to DRAM
+    steps, n, c, k, hw_ = 3, 2, 16, 32, 16
+    tr = _trace(tmp_path / "t.zip", steps, _ramp, _zero_need, n=n, c=c, k=k, hw_=hw_, two=True)
+    res = replay(tr, "mhdiff", IDEAL)
+    dense = replay(tr, "dense", IDEAL)
+    assert res.summary["residency"] == dense.summary["residency"]
+    e_in1 = n * c * hw_ * hw_
+    for row in res.per_op:
+        if row["op_id"] == 0:
+            assert row["dram_write_out_bytes"] == 0
+            assert row["dram_read_prev_act_bytes"] == (e_in1 if row["step"] > 0 else 0)
+        else:
+            assert row["dram_read_act_bytes"] == 0
+    prev = res.summary["dram_read_bytes_by_kind"]["prev_act"] + res.summary["dram_write_bytes_by_kind"]["prev_act"]
+    assert prev == 2 * (steps - 1) * e_in1
+    total = lambda r: r.summary["dram_read_bytes"] + r.summary["dram_write_bytes"]  # noqa: E731
+    assert total(res) == total(dense) + prev
 
 
 def test_compact_activation_format_reads_fewer_bytes(tmp_path):
@@ -240,9 +269,30 @@ def test_paper_config_and_packed_array_closed_form():
     assert (hw.freq_mhz, hw.pe_array.rows, hw.pe_array.cols, hw.budget_units()) == (500.0, 32, 32, 65536)
     assert [b.capacity_kib for b in (hw.buffers.global_buffer, hw.buffers.activation,
                                      hw.buffers.weight, hw.buffers.output)] == [360, 132, 48, 132]
-    from models.components.mhdiff_units import PackedTile
-    pe = PackedPeArray("pe", None, 32, 32, 2)
+    pe = PackedPeArray("pe", None, Mapping(32, 32), 1.0)
     assert pe.cycles(PackedTile(65, 40, 144, 0)) == 3 * 2 * 144
+    # the unpacked ablation's imbalance is charged once per column block
+    assert pe.cycles(PackedTile(65, 40, 144, 0, extra_cycles=5)) == 3 * 2 * 144 + 2 * 5
+    # fractional lanes: half a slot per position per cycle doubles the reduction cycles
+    assert PackedPeArray("pe", None, Mapping(32, 32), 0.5).cycles(PackedTile(32, 32, 10, 0)) == 20
+
+
+def test_units_price_their_own_work():
+    pe = PackedPeArray("pe", None, Mapping(32, 32), 1.0)
+    assert pe.energy_events(PackedTile(4, 2, 3, 24)) == {"mac.int8": 24}  # all focal: int8 MACs
+    mixed = PackedTile(2, 2, 3, 24, int8_macs=6, int4_macs=18)
+    assert pe.energy_events(mixed) == {"mac.int8": 6, "mac.int4x8": 18}
+    assert mixed.multiplier_activations == 18 + 2 * 6
+    bm = BitmaskUnit("bm", None, 128, 9)
+    w = BitmaskWork(True, 100, 16, 100, 9)
+    assert bm.energy_events(w) == {"add.int8": 100 * 16 + 100 * 9}
+    assert bm.cycles(w) == -(-1600 // 128) + 100
+    assert bm.energy_events(BitmaskWork(False, 100, 16, 100, 1)) == {"add.int8": 0}
+    pk = Packer("pk", None, 128)
+    assert pk.energy_events(PackWork(8, 16)) == {"add.int8": 8 * 16 + 24}  # P_p·C + P_p·log2 P_p
+    assert pk.cycles(PackWork(8, 16)) == 1 + 1 and pk.energy_events(PackWork(0, 16)) == {}
+    lut = LutScatter("lut", None, 32, 1.0)
+    assert lut.energy_events(ScatterWork(10, 4)) == {"add.int8": 40} and lut.cycles(ScatterWork(10, 4)) == 2
 
 
 def test_bias_sweep_focal_fraction_falls_with_bias(tmp_path):
@@ -263,3 +313,32 @@ def test_no_packing_is_slower_on_the_bundled_trace():
     unpacked = replay(tr, "mhdiff.no_packing")
     assert unpacked.summary["total_cycles"] > packed.summary["total_cycles"]
     assert unpacked.summary["pe_busy_cycles"] > packed.summary["pe_busy_cycles"]
+
+
+def test_all_focal_does_no_work_a_dense_array_would_not(tmp_path):
+    tr = _trace(tmp_path / "t.zip", 3, _ramp, None, two=True)  # no int8-need data needed at all
+    dense = replay(tr, "dense", IDEAL)
+    af = replay(tr, "mhdiff.all_focal", IDEAL)
+    s, d = af.summary, dense.summary
+    assert s["mhd_focal_position_frac"] == 1.0 and s["mhd_pairs_count"] == 0
+    assert all(s["unit_busy_cycles"][u] == 0 for u in ("bitmask", "packer", "lut"))
+    assert "prev_act" not in s["dram_read_bytes_by_kind"] and "prev_act" not in s["dram_write_bytes_by_kind"]
+    assert s["events_by_component"]["pe"] == d["events_by_component"]["pe"]
+    assert s["total_cycles"] == d["total_cycles"]
+    assert s["dram_read_bytes"] == d["dram_read_bytes"] and s["dram_write_bytes"] == d["dram_write_bytes"]
+
+
+@pytest.fixture(scope="module")
+def bundled_silu():
+    from workloads import bundled_trace
+
+    tr = str(bundled_trace("tiny-silu"))
+    return {n: replay(tr, n).summary for n in ("dense", "mhdiff.all_focal")}
+
+
+def test_all_focal_matches_dense_on_the_bundled_trace(bundled_silu):
+    d, v = bundled_silu["dense"], bundled_silu["mhdiff.all_focal"]
+    assert v["total_cycles"] == pytest.approx(d["total_cycles"], rel=0.02)
+    dram = lambda x: x["dram_read_bytes"] + x["dram_write_bytes"]  # noqa: E731
+    assert dram(v) == pytest.approx(dram(d), rel=0.02)
+    assert v["unpriced_events"] == []

@@ -42,6 +42,12 @@ class Module:
     def end_of_elaboration(self) -> None:
         """Hook called once by `elaborate` after all sockets were checked."""
 
+    def report(self) -> dict:
+        """Result hook called once after the simulation: what this module measured, as a dict
+        whose keys name their units (merged into the run's summary by the caller). An empty
+        dict (the default) reports nothing."""
+        return {}
+
 
 def elaborate(top: Module) -> None:
     """Check every socket in the tree is bound, then run `end_of_elaboration` hooks."""

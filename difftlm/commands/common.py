@@ -17,6 +17,46 @@ def add_memory_args(p: argparse.ArgumentParser) -> None:
                    help="memory model parameter override (repeatable), e.g. bandwidth_gbps=25.6")
 
 
+def add_design_args(p: argparse.ArgumentParser, per_design: bool = False) -> None:
+    what = "[DESIGN:]KEY=VALUE" if per_design else "KEY=VALUE"
+    p.add_argument("--design-param", metavar=what, action="append", default=[],
+                   help="design parameter override (repeatable; `difftlm designs` lists them)"
+                        + ("; without DESIGN: it applies to every design that has KEY" if per_design else ""))
+    p.add_argument("--residency", choices=("auto", "never"),
+                   help="activation residency rule (default: the hardware config's, auto): keep "
+                        "tensors on chip while the live set fits, or send every tensor through DRAM")
+
+
+def design_params_for(items: list[str], designs: list[str]) -> dict[str, dict[str, Any]]:
+    """`[DESIGN:]KEY=VALUE` overrides → per-design parameter dicts; a KEY no selected design has
+    is an error listing the valid keys."""
+    import attrs
+
+    from models.designs import get_design
+
+    fields = {d: {f.name for f in attrs.fields(get_design(d).Params)} for d in designs}
+    out: dict[str, dict[str, Any]] = {d: {} for d in designs}
+    for item in items:
+        target, sep, rest = item.partition(":")
+        if not sep or "=" in target:
+            target, rest = None, item
+        (key, value), = parse_params([rest], "--design-param").items()
+        if target is not None and target not in fields:
+            raise ConfigError(f"--design-param {item!r}: design {target!r} is not among those run "
+                              f"({', '.join(designs)})")
+        names = [target] if target is not None else [d for d in designs if key in fields[d]]
+        if not names or any(key not in fields[d] for d in names):
+            valid = sorted(set().union(*(fields[d] for d in ([target] if target else designs))))
+            raise ConfigError(f"--design-param {item!r}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+        for d in names:
+            out[d][key] = value
+    return out
+
+
+def hw_with_residency(hw, residency: str | None):
+    return hw if residency is None or hw == "paper" else hw.evolve(residency=residency)
+
+
 def parse_params(items: list[str], flag: str = "--memory-param") -> dict[str, Any]:
     out = {}
     for item in items:

@@ -6,9 +6,13 @@ import os
 import sys
 
 from difftlm.api import compare
+from models.designs import available_designs
 from models.config import load_hw
 
-from .common import add_memory_args, fmt_bytes, parse_params, print_json
+from .common import (
+    add_design_args, add_memory_args, design_params_for, fmt_bytes, hw_with_residency, parse_params,
+    print_json,
+)
 
 DEFAULT_OUT = "difftlm-results"
 
@@ -23,6 +27,9 @@ def register(sub) -> None:
                    help="hardware config (default: common); 'paper' runs each design in its own "
                         "paper configuration (numbers then not comparable across designs)")
     add_memory_args(p)
+    add_design_args(p, per_design=True)
+    p.add_argument("--verbose", action="store_true",
+                   help="print every design's full notes (assumptions in force, not modelled, trace used)")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"directory for results.json, CSV/Parquet tables and figures "
                         f"(default: {DEFAULT_OUT}/; '-' writes nothing)")
@@ -67,7 +74,7 @@ def tables(results) -> str:
         vals = [s[f"dram_{d}_bytes_by_kind"].get(k, 0) for d, k in cols]
         out.append(f"{n:<{w}}" + "".join(f"{fmt_bytes(v):>14}" for v in vals)
                    + f"{fmt_bytes(s['dram_read_bytes'] + s['dram_write_bytes']):>14}")
-    comps = ["pe_mac", "sram", "vector", "ndp", "dram"]
+    comps = ["pe", "sram", "vector", "dram"]
     comps += sorted({k for n in names for k in results[n].summary.get("energy_pj", {}) if k not in comps})
     base = results["dense"].summary.get("energy_total_pj") if "dense" in results else None
     head = f"{'design':<{w}}" + "".join(f"{c:>12}" for c in comps) + f"{'total':>12}{'vs_dense':>10}"
@@ -87,11 +94,19 @@ def tables(results) -> str:
 table = tables  # the earlier name
 
 
+def _notes_pointer(name: str, args) -> str:
+    doc = f"docs/designs/{name.split('.')[0]}.md"
+    where = f"results.json in {os.path.normpath(args.out)}" if args.out and args.out != "-" else "--verbose"
+    return f"full notes: {where} (or --verbose); design notes {doc}"
+
+
 def run(args) -> int:
     designs = [d.strip() for d in args.designs.split(",") if d.strip()] if args.designs else None
-    hw = "paper" if args.hw == "paper" else load_hw(args.hw)
+    hw = hw_with_residency("paper" if args.hw == "paper" else load_hw(args.hw), args.residency)
+    params = design_params_for(args.design_param, designs or available_designs())
     results = compare(args.trace, designs, hw, args.memory, parse_params(args.memory_param),
-                      progress=sys.stderr.isatty() and not args.json, chrome_trace=args.chrome_trace)
+                      progress=sys.stderr.isatty() and not args.json, chrome_trace=args.chrome_trace,
+                      design_params=params)
     written = []
     if args.out and args.out != "-":
         if args.timeline_design and args.timeline_design not in results:
@@ -127,10 +142,16 @@ def run(args) -> int:
     print(tables(results))
     print()
     for name, r in results.items():
-        for note in r.notes:
-            print(f"note [{name}]: {note}")
-        for note in r.summary.get("energy_notes", []):
-            print(f"energy note [{name}]: {note}")
+        notes = list(r.notes) + [f"energy: {n}" for n in r.summary.get("energy_notes", [])]
+        if args.verbose:
+            for note in notes:
+                print(f"note [{name}]: {note}")
+        else:
+            res = r.summary.get("residency", {})
+            spilled = len(res.get("spilled_tensors", []))
+            print(f"{name}: {len(notes)} notes ({spilled} tensors through DRAM, weights "
+                  f"{'resident' if r.summary.get('weights_resident') else 'from DRAM'}); "
+                  f"{_notes_pointer(name, args)}")
     if written:
         figs = [p for p in written if p.endswith((".png", ".svg", ".pdf"))]
         print(f"\nresults written to {os.path.normpath(args.out)}/: results.json, summary/per_op/per_step "

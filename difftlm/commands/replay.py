@@ -5,7 +5,10 @@ from __future__ import annotations
 from difftlm.api import replay
 from models.config import load_hw
 
-from .common import add_memory_args, parse_params, print_json, summary_text
+from .common import (
+    add_design_args, add_memory_args, design_params_for, hw_with_residency, parse_params, print_json,
+    summary_text,
+)
 
 
 def register(sub) -> None:
@@ -14,6 +17,7 @@ def register(sub) -> None:
     p.add_argument("--design", default="dense", help="design name (default: dense)")
     p.add_argument("--hw", metavar="FILE.toml", help="hardware config (default: common)")
     add_memory_args(p)
+    add_design_args(p)
     p.add_argument("--chrome-trace", metavar="FILE", help="write a Chrome/Perfetto traceEvents JSON")
     p.add_argument("--quantum-ps", type=int, default=0, help="quantum keeper quantum, ps (0 = exact)")
     p.add_argument("--out", metavar="FILE.json", help="save the full result (atomic write)")
@@ -23,8 +27,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    res = replay(args.trace, args.design, load_hw(args.hw), args.memory,
-                 parse_params(args.memory_param), chrome_trace=args.chrome_trace,
+    params = design_params_for(args.design_param, [args.design])[args.design]
+    res = replay(args.trace, args.design, hw_with_residency(load_hw(args.hw), args.residency), args.memory,
+                 parse_params(args.memory_param), design_params=params, chrome_trace=args.chrome_trace,
                  quantum_ps=args.quantum_ps, progress=args.progress)
     if args.out:
         res.save_json(args.out)

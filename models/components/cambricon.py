@@ -1,20 +1,27 @@
 """Cambricon-D's special units (dataflows.md §3): the outlier-aware PE array, the SFU (sign-mask
-ReLU + compression unit on the write path), and the near-memory (NDP) update engine.
+ReLU + compression unit on the write path), and the near-memory (NDP) update engine. Every unit
+prices its own work (`energy_events`).
 
-- `OutlierPeArray`: rows × cols PEs; each PE is a dot product over `group` int3×fp16 inlier
-  multipliers plus `outlier_lanes` fp16×fp16 multipliers. In delta mode a tile takes
-  ⌈m/rows⌉·⌈n/cols⌉·⌈k/group⌉ cycles (outliers up to the budget run in lock-step with the
-  inliers; extras are clipped, which costs quality, not cycles). In fp16 mode (attention, and the
-  raw first step under A-4) only the fp16×fp16 multipliers work: ⌈k/outlier_lanes⌉ per pass.
-  `clipping(hist, n_groups)` counts the groups (and a lower bound on the outliers) that exceed the
-  outlier budget from a measured per-group outlier histogram.
+- `OutlierPeArray`: `n_pes` PEs, each a dot product over `group` int3×fp16 inlier multipliers
+  plus `outlier_lanes` fp16×fp16 multipliers, mapped on the common grid (`models.mapping`,
+  A-37): the PEs' multipliers are spread over the grid's positions, so a position consumes
+  `lanes_int3 = n_pes·group/positions` reduction elements per cycle on the delta path and
+  `lanes_fp16 = n_pes·outlier_lanes/positions` on the fp16 path (attention, and the raw first
+  step under A-4); a tile takes `grid.cycles(m, n, k, lanes)`. Outliers up to the budget run in
+  lock-step with the inliers; extras are clipped (quality, not cycles):
+  `clipping(hist, n_groups)` counts the groups (and a lower bound on the outliers) that exceed
+  the budget from a measured per-group outlier histogram. Energy: one `mac.int3xfp16` (delta
+  path) or `mac.fp16` (fp16 path) per MAC it runs.
 - `SignMaskSfu`: ReLU as an AND of the delta with the previous step's signs, and compression of
-  outgoing deltas into an inlier list + fp16 outlier list + bitmap; `lanes` elements per cycle.
+  outgoing deltas into an inlier list + fp16 outlier list + bitmap; `lanes` elements per cycle;
+  one `sfu.elements` per element.
 - `compressed_bytes`: the compression unit's output size (the W_delta byte formula of §3.3).
 - `NdpEngine`: sits on the write path in front of the DRAM front. Compressed deltas cross the
   channel as ordinary writes; the engine's in-bank read-add-write of the raw tensor and the sign
   refresh are kept off the channel (A-7): recorded as its own busy interval (class "other"), not
-  as memory time, and counted in bytes for the energy model.
+  as memory time. Its in-bank bytes are priced at its own `pj_per_bit` (`ndp.bits`, component
+  `ndp`). The bank time of that in-bank traffic (bank conflicts with channel requests) is not
+  modelled.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import simpy
 from tlm import ActivityRecorder, InitiatorSocket, Module, TargetSocket, Transaction
 
 from ..config import ceil_div
+from ..mapping import Mapping
 
 HIST_GROUP = 60
 """Group size the trace's `camd.group_outlier_hist` is measured on (docs/trace-format.md)."""
@@ -55,20 +63,26 @@ def compressed_bytes(elements: int, rho: float, inlier_bits: int, outlier_bits: 
 
 
 class OutlierPeArray(Module):
-    """The PE array; `cycles(tile)` is its cycle model, `macs_per_cycle` its int3 peak."""
+    """The PE array on the common grid; `cycles(tile)` is its cycle model, `macs_per_cycle` its
+    int3 peak (n_pes · group)."""
 
-    def __init__(self, name: str, parent: Module, rows: int, cols: int, group: int,
+    def __init__(self, name: str, parent: Module, grid: Mapping, n_pes: int, group: int,
                  outlier_lanes: int):
         super().__init__(name, parent)
-        self.rows, self.cols, self.group, self.outlier_lanes = rows, cols, group, outlier_lanes
+        self.grid, self.n_pes, self.group, self.outlier_lanes = grid, n_pes, group, outlier_lanes
+        self.lanes_int3 = grid.lanes_for(n_pes * group, name)
+        self.lanes_fp16 = grid.lanes_for(n_pes * max(1, outlier_lanes), name)
 
     @property
     def macs_per_cycle(self) -> int:
-        return self.rows * self.cols * self.group
+        return self.n_pes * self.group
 
     def cycles(self, t: CamdTile) -> int:
-        lanes = self.group if t.mode == "int3" else self.outlier_lanes
-        return ceil_div(t.m, self.rows) * ceil_div(t.n, self.cols) * ceil_div(t.k, lanes)
+        lanes = self.lanes_int3 if t.mode == "int3" else self.lanes_fp16
+        return self.grid.cycles(t.m, t.n, t.k, lanes)
+
+    def energy_events(self, t: CamdTile) -> dict[str, float]:
+        return {"mac.int3xfp16" if t.mode == "int3" else "mac.fp16": t.macs}
 
     def clipping(self, hist, n_groups: int) -> tuple[float, float]:
         """(groups with more outliers than the budget, lower bound on the outliers clipped).
@@ -97,6 +111,9 @@ class SignMaskSfu(Module):
     def cycles(self, work: SfuWork) -> int:
         return ceil_div(work.elements, self.lanes)
 
+    def energy_events(self, work: SfuWork) -> dict[str, float]:
+        return {"sfu.elements": work.elements}
+
 
 class NdpEngine(Module):
     """Near-memory update engine on the write path (A-7).
@@ -105,17 +122,19 @@ class NdpEngine(Module):
     `ratio[(step, op_id)]` gives the in-bank bytes per compressed byte for that op-step (set by
     the design when it emits the op's jobs). With `internal_gbps` None the engine keeps up with
     the channel (its in-bank work overlaps the transfer); otherwise it takes in-bank bytes /
-    `internal_gbps` and the write completes only when the engine has absorbed it."""
+    `internal_gbps` and the write completes only when the engine has absorbed it. Energy: its
+    in-bank bits at `pj_per_bit` (its own price)."""
 
     def __init__(self, name: str, parent: Module, env: simpy.Environment,
                  recorder: ActivityRecorder, n_ops: int, ndp_kinds: tuple[str, ...],
-                 internal_gbps: float | None):
+                 internal_gbps: float | None, pj_per_bit: float = 1.0):
         super().__init__(name, parent)
         self.env = env
         self.recorder = recorder
         self.n_ops = n_ops
         self.ndp_kinds = ndp_kinds
         self.internal_gbps = internal_gbps
+        self.pj_per_bit = pj_per_bit
         self.comp = recorder.register(self.name, "other")
         self.target = TargetSocket(self, "target", self.transport)
         self.to_dram = InitiatorSocket(self, "to_dram")
@@ -139,3 +158,8 @@ class NdpEngine(Module):
         self.busy_ps += max(0, end - start)
         self.recorder.record(self.comp, start, end, txn.step * self.n_ops + txn.op_id)
         return max(wait, end - self.env.now)
+
+    def report(self) -> dict:
+        return {"component": "ndp", "events": {"ndp.bits": self.internal_bytes * 8},
+                "prices_pj": {"ndp.bits": self.pj_per_bit},
+                "ndp_internal_bytes": self.internal_bytes, "ndp_busy_ns": self.busy_ps / 1000}

@@ -54,3 +54,8 @@ class DramFront(Module):
         if r.done_ps > self.last_done_ps:
             self.last_done_ps = r.done_ps
         return r.done_ps - now
+
+    def report(self) -> dict:
+        """Transaction, row-buffer and energy counters (DRAM energy comes from the memory model)."""
+        return {"component": "dram", "dram_transactions": self.issued, "dram_row_hits": self.row_hits,
+                "dram_row_misses": self.row_misses, "dram_energy_pj": self.energy_pj}

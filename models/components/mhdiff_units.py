@@ -11,7 +11,8 @@ The data functions are pure numpy over real per-pixel data from the trace:
 - `greedy_pack`: the paper's greedy packer; `max_pairs`: the best possible pairing (maximum
   matching on the compatibility graph), for reporting how close greedy gets.
 
-The unit classes are `Module`s with a `cycles(work)` cycle model, as the pipeline expects.
+The unit classes are `Module`s with a `cycles(work)` cycle model and an `energy_events(work)`
+energy model, as the pipeline expects; the PE array maps on the common grid (`models.mapping`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from tlm import Module
 
 from ..config import ceil_div
+from ..mapping import Mapping
 
 _POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
 """Population count of every byte value."""
@@ -242,7 +244,7 @@ def _brute_pairs(ok: np.ndarray, left: tuple[int, ...]) -> int:
     return best
 
 
-# ------------------------------------------------------------------ units (cycle models)
+# ------------------------------------------------------------------ units (cycle and energy models)
 @attrs.frozen
 class BitmaskWork:
     first: bool
@@ -251,25 +253,35 @@ class BitmaskWork:
     channels: int
     out_pixels: int
     footprint: int
-    """R·S of the fine-tuning convolution (1 for 1×1 / linear layers: identity, no cycles)."""
+    """R·S of the fine-tuning convolution (1 for 1×1 / linear layers: identity, no work)."""
+
+    @property
+    def l1_adds(self) -> int:
+        return self.in_pixels * self.channels if self.first else 0
+
+    @property
+    def conv_macs(self) -> int:
+        return self.out_pixels * self.footprint if self.footprint > 1 else 0
 
 
 class BitmaskUnit(Module):
     """L1 units + adder tree + comparator (first layer) and the 1×9-MAC conv unit (fine-tuning).
 
     A-17: first layer `⌈P·C / l1_adders⌉`; fine-tuning `⌈P'·R·S / conv_macs⌉` (charged at every
-    layer whose kernel is larger than 1×1, the first layer included: it gives the output-grid
-    mask the layer's packer and write-back use)."""
+    layer that has a mask and a kernel larger than 1×1, the first layer included: it gives the
+    output-grid mask the layer's packer and write-back use).
+    Energy: one `add.int8` per L1 add (P·C) and per fine-tuning MAC (P'·R·S: a 1-bit mask value
+    times a normalised kernel tap is an add)."""
 
     def __init__(self, name: str, parent: Module, l1_adders: int, conv_macs: int):
         super().__init__(name, parent)
         self.l1_adders, self.conv_macs = l1_adders, conv_macs
 
     def cycles(self, work: BitmaskWork) -> int:
-        c = ceil_div(work.in_pixels * work.channels, self.l1_adders) if work.first else 0
-        if work.footprint > 1:
-            c += ceil_div(work.out_pixels * work.footprint, self.conv_macs)
-        return c
+        return ceil_div(work.l1_adds, self.l1_adders) + ceil_div(work.conv_macs, self.conv_macs)
+
+    def energy_events(self, work: BitmaskWork) -> dict[str, float]:
+        return {"add.int8": work.l1_adds + work.conv_macs}
 
 
 @attrs.frozen
@@ -278,52 +290,103 @@ class PackWork:
     """Peripheral pixels (output positions) packed in this tile."""
     channels: int
 
+    @property
+    def count_ops(self) -> int:
+        """Count-unit adds: one per element of every peripheral pixel (P_p·C)."""
+        return self.peripheral * self.channels
+
+    @property
+    def sort_ops(self) -> int:
+        """Sort-engine compares: ⌈P_p·log2 P_p⌉."""
+        p = self.peripheral
+        return int(math.ceil(p * math.log2(p))) if p > 1 else 0
+
 
 class Packer(Module):
-    """Count units → sort engine → merge unit. A-19: `⌈P_p·C/units⌉ + ⌈P_p·log2(P_p)/units⌉`."""
+    """Count units → sort engine → merge unit. A-19: `⌈P_p·C/units⌉ + ⌈P_p·log2(P_p)/units⌉`.
+    Energy: one `add.int8` per comparator/adder operation the cycle model counts
+    (P_p·C + ⌈P_p·log2 P_p⌉)."""
 
     def __init__(self, name: str, parent: Module, units: int):
         super().__init__(name, parent)
         self.units = units
 
     def cycles(self, work: PackWork) -> int:
-        p = work.peripheral
-        if p == 0:
+        if work.peripheral == 0:
             return 0
-        return ceil_div(p * work.channels, self.units) + ceil_div(int(math.ceil(p * math.log2(p))) if p > 1 else 0, self.units)
+        return ceil_div(work.count_ops, self.units) + ceil_div(work.sort_ops, self.units)
+
+    def energy_events(self, work: PackWork) -> dict[str, float]:
+        return {"add.int8": work.count_ops + work.sort_ops} if work.peripheral else {}
 
 
 @attrs.frozen
 class PackedTile:
-    """One tile on the packed PE array: `vectors` packed pixel vectors (rows), `n` output
-    channels (columns), reduction length `k` (C·R·S); `extra_cycles` per column block (the
-    unpacked ablation's lane imbalance, A-16)."""
+    """One tile on the packed PE array: `vectors` packed pixel vectors (mapped along the grid's
+    rows), `n` output channels (columns), reduction length `k` (C·R·S slots per vector);
+    `extra_cycles` per column block (the unpacked ablation's lane imbalance, A-16).
+
+    `int8_macs` / `int4_macs`: the useful products of the tile by precision, from the packing
+    (an int8 value uses both 4×8 multipliers of its PE and one accumulator; an int4 value one
+    multiplier and one accumulator); multiplier activations = int4_macs + 2·int8_macs."""
 
     vectors: int
     n: int
     k: int
     macs: int
     extra_cycles: int = 0
+    int8_macs: float | None = None
+    """None: every product int8 (`macs` of them)."""
+    int4_macs: float = 0.0
+
+    @property
+    def int8(self) -> float:
+        return self.macs if self.int8_macs is None else self.int8_macs
+
+    @property
+    def multiplier_activations(self) -> float:
+        return self.int4_macs + 2 * self.int8
 
 
 class PackedPeArray(Module):
-    """rows × cols PEs with `mults` a_bits × w_bits multipliers each (A-11): every PE takes one
-    8-bit activation slot (int8, or two int4 of two pixels) and one weight per cycle. All PEs of
-    a column share the broadcast weight, the array streams along C then R·S (A-12):
-    cycles = ⌈V/rows⌉ · ⌈n/cols⌉ · k (+ extra cycles per column block)."""
+    """The packed PE array on the common grid (A-11/A-12, A-37): every position takes `lanes`
+    8-bit activation slots per cycle (common: one PE of two 4×8 multipliers = one slot, an int8
+    value or two int4 values of two pixels) and the broadcast weight of its column; packed
+    vectors map along the rows, output channels along the columns, the array streams along C
+    then R·S:
 
-    def __init__(self, name: str, parent: Module, rows: int, cols: int, mults: int):
+        cycles = grid.cycles(vectors, n, k, lanes) + ⌈n/cols⌉ · extra_cycles
+
+    Energy: an int8 product = `mac.int8` (two 4×8 multipliers, 2·32/64 of the 8-bit multiplier
+    under the A-35 proxy, plus one int32 accumulate: the same as an int8 MAC), an int4 product =
+    `mac.int4x8` (one multiplier + its accumulator)."""
+
+    def __init__(self, name: str, parent: Module, grid: Mapping, lanes: float = 1.0):
         super().__init__(name, parent)
-        self.rows, self.cols, self.mults = rows, cols, mults
+        self.grid, self.lanes = grid, lanes
 
     @property
-    def macs_per_cycle(self) -> int:
+    def rows(self) -> int:
+        return self.grid.rows
+
+    @property
+    def cols(self) -> int:
+        return self.grid.cols
+
+    @property
+    def macs_per_cycle(self) -> float:
         """int8 MACs per cycle (a packed int4+int4 slot does two useful MACs)."""
-        return self.rows * self.cols
+        return self.grid.positions * self.lanes
 
     def cycles(self, t: PackedTile) -> int:
-        blocks = ceil_div(t.n, self.cols)
-        return ceil_div(t.vectors, self.rows) * blocks * t.k + blocks * t.extra_cycles
+        return (self.grid.cycles(t.vectors, t.n, t.k, self.lanes)
+                + ceil_div(t.n, self.grid.cols) * t.extra_cycles)
+
+    def energy_events(self, t: PackedTile) -> dict[str, float]:
+        ev = {"mac.int8": float(t.int8)}
+        if t.int4_macs:
+            ev["mac.int4x8"] = float(t.int4_macs)
+        return ev
 
 
 @attrs.frozen
@@ -333,9 +396,11 @@ class ScatterWork:
 
 
 class LutScatter(Module):
-    """Post-processing on the write path: requantize each result row and place O1/O2 of a packed
-    vector at their pixels through the LUT; limited by the output buffer port:
-    `⌈positions · n · out_bytes / port_bytes_per_cycle⌉`."""
+    """Post-processing on the write path of a tile holding packed vectors: place O1/O2 of each
+    packed vector at their pixels through the LUT, limited by the output buffer port:
+    `⌈positions · n · out_bytes / port_bytes_per_cycle⌉`. Energy: one `add.int8` per placed
+    output element (the LUT-indexed address add of its write; the buffer write itself is the
+    write-back every design does)."""
 
     def __init__(self, name: str, parent: Module, port_bytes_per_cycle: int, out_bytes: float):
         super().__init__(name, parent)
@@ -343,3 +408,6 @@ class LutScatter(Module):
 
     def cycles(self, w: ScatterWork) -> int:
         return ceil_div(int(math.ceil(w.positions * w.n * self.out_bytes)), self.port)
+
+    def energy_events(self, w: ScatterWork) -> dict[str, float]:
+        return {"add.int8": w.positions * w.n}

@@ -5,7 +5,7 @@ k the reduction length (window C·R·S, or d_in). Two models:
 
 - broadcast dot-product (the diffusion designs' organisation): rows × cols PEs, each a
   `lanes`-wide dot product per cycle; inputs broadcast along a row, per-PE weights along a column:
-  cycles = ⌈m/rows⌉ · ⌈n/cols⌉ · ⌈k/lanes⌉.
+  the common mapping (`models.mapping`), cycles = ⌈m/rows⌉ · ⌈n/cols⌉ · ⌈k/lanes⌉.
 - systolic fold model (SCALE-Sim's analytical model) for a rows(R) × cols(C) array, folds run one
   after another, folds = ⌈Sr/R⌉·⌈Sc/C⌉:
   OS: Sr = m, Sc = n, T = k, per fold R + C + T − 2;
@@ -20,6 +20,7 @@ import attrs
 from tlm import Module
 
 from ..config import PeArrayConfig, ceil_div
+from ..mapping import Mapping
 
 
 @attrs.frozen
@@ -34,7 +35,7 @@ class GemmTile:
 
 
 def broadcast_cycles(t: GemmTile, rows: int, cols: int, lanes: int) -> int:
-    return ceil_div(t.m, rows) * ceil_div(t.n, cols) * ceil_div(t.k, lanes)
+    return Mapping(rows, cols).cycles(t.m, t.n, t.k, lanes)
 
 
 def systolic_cycles(t: GemmTile, rows: int, cols: int, dataflow: str) -> int:
@@ -51,9 +52,11 @@ def systolic_cycles(t: GemmTile, rows: int, cols: int, dataflow: str) -> int:
 class PeArray(Module):
     """The MAC array; `cycles(tile)` is its cycle model."""
 
-    def __init__(self, name: str, parent: Module, cfg: PeArrayConfig):
+    def __init__(self, name: str, parent: Module, cfg: PeArrayConfig, precision: str = "int8"):
         super().__init__(name, parent)
         self.cfg = cfg
+        self.precision = precision
+        self._mac_event = f"mac.{precision}"
 
     @property
     def macs_per_cycle(self) -> int:
@@ -65,3 +68,7 @@ class PeArray(Module):
         if c.model == "broadcast":
             return broadcast_cycles(tile, c.rows, c.cols, c.lanes)
         return systolic_cycles(tile, c.rows, c.cols, c.dataflow)
+
+    def energy_events(self, tile: GemmTile) -> dict[str, float]:
+        """One MAC of the array's precision per multiply-accumulate of the tile."""
+        return {self._mac_event: tile.macs}

@@ -1,71 +1,69 @@
 """SQ-DM's own units: the heterogeneous dense/sparse PE pools, the time-step-aware sparsity
-detector, and the address runs of the channel-last / channel-first layouts.
+detector, and the DRAM runs of SQ-DM's channel-last / channel-first / weight layouts.
 
-- `HeteroPe` (dataflows.md §5.4): a dense pool of `n_dpe` 4-bit MACs (MAERI-like: each output's
-  dot product is a virtual neuron of `k` multipliers; `floor(n/k)` neurons run at once, a longer
-  reduction folds) and a sparse pool of `n_spe` 4-bit MACs (SIGMA-like: only the non-zero
-  products of sparse channels, at efficiency `eta`). Both pools run in parallel on one tile;
-  the tile takes max(T_DPE, T_SPE) + `merge_cycles` (A-25; the partial-sum merge is free, A-26).
-  MXINT8 tiles run at `rate` (1/2, A-22c) of the 4-bit rate on both pools.
+- `HeteroPe` (dataflows.md §5.4): a dense pool of `n_dpe` MACs (MAERI-like) and a sparse pool of
+  `n_spe` MACs (SIGMA-like: only the non-zero products of sparse channels, at efficiency `eta`),
+  both mapped on the common output grid (`models.mapping`, A-37): the dense pool has
+  `n_dpe / positions` lanes per position (3 four-bit MACs in `common`), the sparse pool
+  `n_spe · eta / positions` (fractional). A tile of m × n outputs takes
+  `max(grid.cycles(m, n, k_dense / rate, lanes_dpe), grid.cycles(m, n, nnz / rate, lanes_spe))`
+  plus `merge_cycles` when both pools work on it (A-25; the partial-sum merge is free, A-26);
+  `nnz` = non-zero products per output. MXINT8 tiles run at `rate` (1/2, A-22c) on both pools.
+  Energy: one MAC of the tile's precision per product actually computed (dense products +
+  non-zero sparse products).
 - `SparsityDetector`: zero counters per channel of each ReLU output; labels a channel sparse when
   its zero fraction exceeds the threshold; labels observed at step t apply at step t+1 (A-27)
-  or at the same step.
-- `plane_runs` / `pixel_runs` / `weight_runs`: the contiguous DRAM runs a tile touches.
+  or at the same step. It is not a pipeline unit: its work (one int8 compare-add per counted
+  element) is reported from its `report()` under component "sparsity_detector".
+- `byte_runs` and the layout helpers (`plane_runs`, `pixel_runs`, `weight_runs`): the contiguous
+  byte runs a tile touches, computed with numpy (no per-channel Python loop).
 """
 
 from __future__ import annotations
 
-import math
+from typing import Sequence
 
 import attrs
 import numpy as np
 
 from tlm import Module
 
-from ..config import ceil_div
+from ..mapping import Mapping
 
 
 @attrs.frozen
 class HeteroWork:
     """One tile on the two pools."""
 
-    outputs: int
-    """Output elements of the tile (rows × pixels × output channels)."""
+    m: int
+    """Output rows of the tile on the grid (pixels or tokens)."""
+    n: int
+    """Output columns of the tile (filters)."""
     k_dense: int
     """Reduction length per output on the dense pool (dense channels × R·S)."""
-    sparse_nnz_macs: float
-    """Non-zero products of the sparse channels (sparse pool work)."""
+    nnz: float = 0.0
+    """Non-zero products per output of the sparse channels (sparse-pool work per output)."""
     rate: float = 1.0
-    """MACs per multiplier per cycle relative to 4-bit (MXINT8: 0.5, A-22c)."""
+    """Products per multiplier per cycle relative to the pool's native width (MXINT8: 0.5, A-22c)."""
+    mac: str = "mac.int4x4"
+    """Energy event of one product (the tile's precision)."""
 
-
-def dpe_cycles(outputs: int, k: int, n_dpe: int, rate: float) -> int:
-    """MAERI-style virtual-neuron mapping on `n_dpe` multipliers at `rate`."""
-    if outputs == 0 or k == 0:
-        return 0
-    n_eff = int(n_dpe * rate)
-    if n_eff < 1:
-        raise ValueError("dense pool has no multiplier at this rate")
-    vns = n_eff // k
-    if vns >= 1:
-        return ceil_div(outputs, vns)
-    return outputs * ceil_div(k, n_eff)
-
-
-def spe_cycles(nnz_macs: float, n_spe: int, rate: float, eta: float) -> int:
-    """SIGMA-style: non-zero products only, at efficiency `eta`."""
-    if nnz_macs <= 0:
-        return 0
-    return math.ceil(nnz_macs / (n_spe * rate * eta) - 1e-9)
+    @property
+    def products(self) -> float:
+        """Products actually computed: dense products + non-zero sparse products."""
+        return self.m * self.n * (self.k_dense + self.nnz)
 
 
 class HeteroPe(Module):
-    """Dense and sparse PE pools sharing one tile; `cycles(work)` is the tile's cycle count."""
+    """Dense and sparse PE pools sharing one tile, both on the common grid."""
 
-    def __init__(self, name: str, parent: Module, n_dpe: int, n_spe: int, eta: float,
+    def __init__(self, name: str, parent: Module, grid: Mapping, n_dpe: int, n_spe: int, eta: float,
                  merge_cycles: int = 0):
         super().__init__(name, parent)
+        self.grid = grid
         self.n_dpe, self.n_spe, self.eta, self.merge_cycles = n_dpe, n_spe, eta, merge_cycles
+        self.lanes_dpe = grid.lanes_for(n_dpe, name)
+        self.lanes_spe = n_spe * eta / grid.positions if n_spe else 0.0
         self.dpe_cycles = 0
         self.spe_cycles = 0
 
@@ -73,12 +71,24 @@ class HeteroPe(Module):
     def macs_per_cycle(self) -> int:
         return self.n_dpe + self.n_spe
 
+    def pool_cycles(self, w: HeteroWork) -> tuple[int, int]:
+        """(dense-pool, sparse-pool) cycles of a tile."""
+        td = self.grid.cycles(w.m, w.n, w.k_dense / w.rate, self.lanes_dpe)
+        ts = 0
+        if w.nnz > 0:
+            if not self.lanes_spe:
+                raise ValueError(f"{self.name}: sparse work but no sparse pool")
+            ts = self.grid.cycles(w.m, w.n, w.nnz / w.rate, self.lanes_spe)
+        return td, ts
+
     def cycles(self, w: HeteroWork) -> int:
-        td = dpe_cycles(w.outputs, w.k_dense, self.n_dpe, w.rate)
-        ts = spe_cycles(w.sparse_nnz_macs, self.n_spe, w.rate, self.eta) if w.sparse_nnz_macs > 0 else 0
+        td, ts = self.pool_cycles(w)
         self.dpe_cycles += td
         self.spe_cycles += ts
-        return max(td, ts) + (self.merge_cycles if td or ts else 0)
+        return max(td, ts) + (self.merge_cycles if td and ts else 0)
+
+    def energy_events(self, w: HeteroWork) -> dict[str, float]:
+        return {w.mac: w.products}
 
 
 class SparsityDetector(Module):
@@ -126,49 +136,93 @@ class SparsityDetector(Module):
             self._set(op_id, lab)
         self.pending = {}
 
+    def schedule(self, op_id: int, zero_fracs: Sequence[np.ndarray | None], n_channels: int,
+                 elements: int) -> list[np.ndarray]:
+        """Labels in force at each step for `op_id`'s input channels, running the counters over
+        the steps in order (`zero_fracs[t]` = the ReLU output's zero fractions at step t; None =
+        no statistics that step: every channel dense, nothing counted)."""
+        out = []
+        none = np.zeros(n_channels, dtype=bool)
+        for z in zero_fracs:
+            if z is None:
+                out.append(none)
+                continue
+            before = self.labels(op_id, n_channels)
+            self.observe(op_id, z, elements)
+            out.append(before if self.timing == "next_step" and not self.static
+                       else self.labels(op_id, n_channels))
+            self.end_step()
+        return out
 
-def _run(a: float, n: float) -> tuple[int, int]:
-    return int(a), int(round(n))
-
-
-def merge_runs(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Merge runs that touch end to start."""
-    out: list[list[int]] = []
-    for a, n in runs:
-        if n <= 0:
-            continue
-        if out and out[-1][0] + out[-1][1] == a:
-            out[-1][1] += n
-        else:
-            out.append([a, n])
-    return [(a, n) for a, n in out]
-
-
-def plane_runs(img_base: float, off: np.ndarray, row_bytes: np.ndarray, rows: int, lo: int, hi: int,
-               c0: int, c1: int) -> list[tuple[int, int]]:
-    """Channel-last (channel plane by channel plane, width fastest): rows [lo, hi) of channels
-    [c0, c1). `off[c]` is channel c's plane offset in the image (planes packed back to back,
-    compressed planes included); `row_bytes[c]` its bytes per row."""
-    if lo == 0 and hi == rows:
-        return [_run(img_base + off[c0], off[c1] - off[c0])]
-    return merge_runs([_run(img_base + off[c] + lo * row_bytes[c], (hi - lo) * row_bytes[c])
-                       for c in range(c0, c1)])
+    def report(self) -> dict:
+        """The counters' work (one int8 compare-add per counted element) and label statistics."""
+        out: dict = {"component": "sparsity_detector",
+                     "sqdm_label_flips": self.flips, "sqdm_detector_elements": self.elements_counted}
+        if self.elements_counted:
+            out["events"] = {"add.int8": float(self.elements_counted)}
+        return out
 
 
-def pixel_runs(img_base: float, ch_prefix: np.ndarray, row_px: int, lo: int, hi: int,
-               c0: int, c1: int) -> list[tuple[int, int]]:
-    """Channel-first (pixel by pixel, channels fastest): rows [lo, hi) of channels [c0, c1).
-    `ch_prefix[c]` is the byte offset of channel c inside one pixel's vector."""
-    pix = ch_prefix[-1]
-    if c0 == 0 and c1 == len(ch_prefix) - 1:
-        return [_run(img_base + lo * row_px * pix, (hi - lo) * row_px * pix)]
-    seg = ch_prefix[c1] - ch_prefix[c0]
-    return merge_runs([_run(img_base + p * pix + ch_prefix[c0], seg)
-                       for p in range(lo * row_px, hi * row_px)])
+# ---------------------------------------------------------------------------- layouts
+def byte_runs(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous byte runs (offsets, lengths) of the byte ranges [start, end) given as
+    fractional byte positions in element order (each rounded up to a whole byte, so the runs of
+    neighbouring ranges neither overlap nor leave gaps); ranges that touch are merged."""
+    a = np.ceil(np.asarray(start, dtype=np.float64) - 1e-9).astype(np.int64)
+    b = np.ceil(np.asarray(end, dtype=np.float64) - 1e-9).astype(np.int64)
+    keep = b > a
+    a, b = a[keep], b[keep]
+    if len(a) <= 1:
+        return a, b - a
+    heads = np.flatnonzero(np.concatenate(([True], a[1:] != b[:-1])))
+    tails = np.concatenate((heads[1:], [len(a)])) - 1
+    return a[heads], b[tails] - a[heads]
 
 
-def weight_runs(base: int, layout: str, n_out: int, red_ch: int, rs: int, bpe: float,
-                n0: int, n1: int, c0: int, c1: int) -> list[tuple[int, int]]:
+@attrs.frozen(eq=False)
+class PlaneLayout:
+    """A tensor stored channel plane by channel plane (channel-last in SQ-DM's terms: width
+    fastest, then height, then channel), per image; channel c at `bpe[c]` bytes per element,
+    planes packed back to back (compressed sparse planes included, A-24)."""
+
+    plane: int
+    """Elements of one channel plane of one image."""
+    bpe: np.ndarray
+    """Bytes per element of each channel."""
+    cum: np.ndarray
+    """Fractional byte position of each plane in an image (len channels + 1)."""
+
+    @classmethod
+    def of(cls, plane: int, bpe: np.ndarray) -> "PlaneLayout":
+        bpe = np.asarray(bpe, dtype=np.float64)
+        return cls(plane, bpe, np.concatenate(([0.0], np.cumsum(bpe * plane))))
+
+    def total(self, images: int) -> int:
+        """Stored bytes of `images` images."""
+        return int(np.ceil(images * self.cum[-1] - 1e-9))
+
+
+def plane_runs(lay: PlaneLayout, image: int, e0: int, e1: int, c0: int, c1: int):
+    """Runs of elements [e0, e1) of every plane of channels [c0, c1) of one image."""
+    img = image * lay.cum[-1]
+    if e0 == 0 and e1 == lay.plane:
+        return byte_runs([img + lay.cum[c0]], [img + lay.cum[c1]])
+    pos, bpe = img + lay.cum[c0:c1], lay.bpe[c0:c1]
+    return byte_runs(pos + e0 * bpe, pos + e1 * bpe)
+
+
+def pixel_runs(bpe: float, channels: int, plane: int, image: int, e0: int, e1: int, c0: int, c1: int):
+    """Channel-first (pixel vectors, channels fastest): pixels [e0, e1) of channels [c0, c1) of
+    one image; every element at `bpe` bytes."""
+    first = (image * plane + e0) * channels
+    if c0 == 0 and c1 == channels:
+        return byte_runs([first * bpe], [(first + (e1 - e0) * channels) * bpe])
+    px = first + np.arange(e1 - e0, dtype=np.float64) * channels
+    return byte_runs((px + c0) * bpe, (px + c1) * bpe)
+
+
+def weight_runs(layout: str, bpe: float, n_out: int, red_ch: int, rs: int, n0: int, n1: int,
+                c0: int, c1: int):
     """Weights of output channels [n0, n1) × input channels [c0, c1) × all R·S taps.
 
     `krc` (SQ-DM's channel-last: kernel tap → output channel → input channel, input channels
@@ -176,13 +230,13 @@ def weight_runs(base: int, layout: str, n_out: int, red_ch: int, rs: int, bpe: f
     full_c = c0 == 0 and c1 == red_ch
     if layout == "kcr":
         if full_c:
-            return [_run(base + n0 * red_ch * rs * bpe, (n1 - n0) * red_ch * rs * bpe)]
-        return merge_runs([_run(base + (k * red_ch + c0) * rs * bpe, (c1 - c0) * rs * bpe)
-                           for k in range(n0, n1)])
+            return byte_runs([n0 * red_ch * rs * bpe], [n1 * red_ch * rs * bpe])
+        k = np.arange(n0, n1, dtype=np.float64)
+        return byte_runs((k * red_ch + c0) * rs * bpe, (k * red_ch + c1) * rs * bpe)
     if full_c and n0 == 0 and n1 == n_out:
-        return [_run(base, n_out * red_ch * rs * bpe)]
+        return byte_runs([0.0], [n_out * red_ch * rs * bpe])
+    taps = np.arange(rs, dtype=np.float64)
     if full_c:
-        return merge_runs([_run(base + (t * n_out + n0) * red_ch * bpe, (n1 - n0) * red_ch * bpe)
-                           for t in range(rs)])
-    return merge_runs([_run(base + ((t * n_out + k) * red_ch + c0) * bpe, (c1 - c0) * bpe)
-                       for t in range(rs) for k in range(n0, n1)])
+        return byte_runs((taps * n_out + n0) * red_ch * bpe, (taps * n_out + n1) * red_ch * bpe)
+    row = (taps[:, None] * n_out + np.arange(n0, n1)[None, :]).ravel() * red_ch
+    return byte_runs((row + c0) * bpe, (row + c1) * bpe)

@@ -4,7 +4,8 @@ Tiles allocate space before they are loaded and release it when their last user 
 at a future time such as the end of a write-back); a full buffer blocks the allocating stage
 (that is how double buffering and back-pressure emerge). An
 allocation larger than the whole buffer can never succeed and is a configuration error. A buffer
-that serves reads (the global buffer holding resident weights) also exposes a target socket.
+that serves transactions (the global buffer: resident weights and on-chip activations) also
+exposes a target socket.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..errors import ConfigError
 
 class Sram(Module):
     def __init__(self, name: str, parent: Module, env: simpy.Environment, cfg: BufferConfig,
-                 clock: Clock, recorder: ActivityRecorder | None = None, serves_reads: bool = False):
+                 clock: Clock, recorder: ActivityRecorder | None = None, serves: bool = False):
         super().__init__(name, parent)
         self.env = env
         self.cfg = cfg
@@ -34,8 +35,8 @@ class Sram(Module):
         self._pending: list[tuple[int, int]] = []  # heap of (release time ps, bytes)
         self._wakeup: simpy.Event | None = None
         self._port_free_ps = 0
-        self.target = TargetSocket(self, "target", self.transport) if serves_reads else None
-        self.comp = recorder.register(self.name, "other") if (recorder and serves_reads) else None
+        self.target = TargetSocket(self, "target", self.transport) if serves else None
+        self.comp = recorder.register(self.name, "memory") if (recorder and serves) else None
         self.recorder = recorder
 
     @property
@@ -93,23 +94,34 @@ class Sram(Module):
 
     def drain(self):
         """Generator: wait until every timed release has happened."""
+        self._settle()
         if self._pending:
             yield self.env.timeout(max(t for t, _ in self._pending) - self.env.now)
             self._settle()
+
+    def report(self) -> dict:
+        """Energy events: bytes written into (fills, allocations) and read out of the buffer."""
+        events = {f"sram.{self.basename}.{k}": float(v) for k, v in
+                  (("read_bytes", self.read_bytes), ("write_bytes", self.write_bytes)) if v}
+        return {"component": "sram", "events": events}
 
     def port_ps(self, nbytes: int) -> int:
         """Time to stream `nbytes` through the port, ps."""
         return self.clock.cycles_to_ps(-(-nbytes // self.cfg.bytes_per_cycle))
 
     def transport(self, txn: Transaction, delay_ps: int) -> int:
-        """Serve a read from this buffer at port speed (one port, first come first served)."""
+        """Serve a read or write at port speed (one port, first come first served): the global
+        buffer holding resident weights and the activations the residency rule keeps on chip."""
         now = self.env.now
         start = max(now + delay_ps, self._port_free_ps)
         done = start + self.port_ps(txn.nbytes)
         self._port_free_ps = done
         txn.issued_ps, txn.accepted_ps, txn.first_data_ps, txn.done_ps = now + delay_ps, start, start, done
         txn.status = Status.OK
-        self.read_bytes += txn.nbytes
+        if txn.is_write:
+            self.write_bytes += txn.nbytes
+        else:
+            self.read_bytes += txn.nbytes
         if self.recorder is not None:
             self.recorder.record(self.comp, start, done)
         return done - now

@@ -25,3 +25,7 @@ class VectorUnit(Module):
     def cycles(self, work: VectorWork) -> int:
         passes = self.cfg.ops_per_element.get(work.kind, 1.0)
         return ceil_div(int(round(work.elements * passes)), self.cfg.lanes)
+
+    def energy_events(self, work: VectorWork) -> dict[str, float]:
+        """One fp16 multiply-add per element per pass."""
+        return {"vector.elements": work.elements * self.cfg.ops_per_element.get(work.kind, 1.0)}

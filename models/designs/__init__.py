@@ -4,10 +4,14 @@
 import importlib
 import pkgutil
 
-from .base import Design, available_designs, design, get_design
+from .base import (
+    BaseParams, Design, available_designs, create_design, describe_design, design, get_design, register_variant,
+    resolve_design,
+)
 
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name != "base":
         importlib.import_module(f"{__name__}.{_mod.name}")
 
-__all__ = ["Design", "available_designs", "design", "get_design"]
+__all__ = ["BaseParams", "Design", "available_designs", "create_design", "describe_design", "design", "get_design",
+           "register_variant", "resolve_design"]

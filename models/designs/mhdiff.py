@@ -7,12 +7,20 @@ kernel footprint and stride (A-18), giving the mask of its output positions; vec
 masks through (OR over inputs, resampling), so a layer's input mask is its producer's output mask.
 Focal output positions compute in int8; peripheral ones in int4 with int8 where the trace's
 per-pixel int8-need bits say so. Per tile the packer pairs peripheral positions greedily on their
-C·R·S identifier vectors; the packed PE array spends one cycle per packed vector slot per weight.
-Attention matmuls and ops outside the spatial mask (time embedding) run int8 (all focal).
+C·R·S identifier vectors; the packed PE array maps packed vectors × output channels on the common
+32 × 32 grid, one 8-bit slot per position per cycle (A-11/A-12, A-37). Attention matmuls and ops
+outside the spatial mask (time embedding) run int8 (all focal).
 
-Jobs reuse the common tiler, so DRAM traffic is the dense design's plus the previous-map read
-and the current-map copy at the first layer (A-13); activations move as int8 containers (A-15)
-or in the compact mixed format (A-15b).
+Everything else is the shared rules of `Design`: tiling, weight residency and activation
+residency (A-38) with int8 containers (A-15). MHDiff's own traffic is the cross-step state of
+the paper: the previous first-layer input read and the current copy written at the first layer
+(A-13, `prev_act`, in a DRAM region after the address map). With `act_format = "compact"`
+(A-15b) a conv/linear layer reads its input from DRAM at the compact mixed format's bytes per
+element (its `formats`); on chip tensors stay int8 containers.
+
+Variants: `mhdiff.no_packing` (A-16 ablation) and the neutral `mhdiff.all_focal`: the bitmask
+module off (no prediction, no previous-map traffic), every pixel focal at every layer and step,
+so nothing is packed and no bitmask, packer or LUT work runs: a dense int8 array on the same grid.
 """
 
 from __future__ import annotations
@@ -33,10 +41,10 @@ from ..components.mhdiff_units import (
 from ..components.vector_unit import VectorUnit
 from ..config import COMMON, BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, ceil_div
 from ..errors import ConfigError
+from ..jobs import Formats
 from ..pipeline import Access, TileJob
-from ..tiling import TilePlan
-from .base import design
-from .dense import Dense
+from ..tiling import Precision
+from .base import Design, design, register_variant
 
 _in = attrs.validators.in_
 
@@ -53,6 +61,10 @@ class MhdiffParams:
     mask_rule: str = attrs.field(default="any", validator=_in(("any", "majority")))
     """Fine-tuning binarisation, assumption A-18: `any` = focal if the footprint-convolved mask
     is > 0 (dilation by the kernel footprint), `majority` = > 0.5 (uniform normalised kernel)."""
+    bitmask: bool = True
+    """Run the bitmask module (first-layer prediction, fine-tuning, previous-map traffic A-13).
+    False: no prediction, every pixel focal at every layer and step, the module idle (the neutral
+    variant `mhdiff.all_focal`)."""
     packing: bool = True
     """Pack peripheral pixels in pairs; off = assumption A-16 (unpacked, one PE-cycle per element
     plus per pixel group the lane imbalance max − mean of int8 counts)."""
@@ -64,9 +76,11 @@ class MhdiffParams:
     """Weight width of one PE multiplier (A-11)."""
     act_format: str = attrs.field(default="int8", validator=_in(("int8", "compact")))
     """Activation format in DRAM: assumption A-15 `int8` containers, or A-15b `compact` (int4 for
-    peripheral elements, int8 outliers, one flag bit per peripheral pixel per channel)."""
+    peripheral elements, int8 outliers, one flag bit per peripheral pixel per channel) for the
+    inputs conv/linear layers read from DRAM."""
     act_bytes: float = 1.0
-    """Bytes per activation in buffers and (A-15) DRAM; outputs are written requantised as int8."""
+    """Bytes per activation in buffers, the residency store and (A-15) DRAM; outputs are written
+    requantised as int8 containers."""
     weight_bytes: float = 1.0
     """Bytes per weight, assumption A-14 (int8; the paper's port text says int16: set 2)."""
     prev_fm_bytes: float = 1.0
@@ -83,26 +97,42 @@ class MhdiffParams:
     """Comparators/adders of the packing module, assumption A-19: ⌈P_p·C/128⌉ + ⌈P_p·log2 P_p/128⌉."""
     pack_rows: int = 0
     """Packing granularity, assumption A-20: 0 = all peripheral pixels of one activation-buffer
-    tile; n > 0 = groups of n output rows within a tile."""
+    tile (one packing per image and output-row tile)."""
     need_seed: int = 0
     """Seed for drawing int8-need vectors where a trace has only the marginal
     `raw.int4_outlier_frac` (reported in the notes)."""
 
 
+@attrs.frozen
+class _Packing:
+    """One packing of an (image, output-row tile): vectors, peripheral positions, the unpacked
+    ablation's extra cycles per full window, and the products by precision per output channel
+    over the full C·R·S window."""
+
+    vectors: int
+    peripheral: int
+    extra: int
+    int8: float
+    int4: float
+
+
+_STATS = ("positions", "focal_positions", "pairs", "singles", "retries", "dropped_int4",
+          "periph_int8_elems", "periph_int4_elems", "focal_elems", "vectors", "mult_acts")
+
+
 @design("mhdiff")
-class Mhdiff(Dense):
+class Mhdiff(Design):
     """MHDiff: bitmask module, pixel-adaptive quantization, packer, packed PE array, LUT scatter."""
 
     Params = MhdiffParams
-    param_overrides: dict[str, Any] = {}
 
-    def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None):
-        super().__init__(hw, {**self.param_overrides, **(params or {})})
-        self.stats: dict[str, float] = {k: 0 for k in (
-            "positions", "focal_positions", "pairs", "singles", "retries", "dropped_int4",
-            "periph_int8_elems", "periph_int4_elems", "focal_elems", "vectors")}
+    def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None, **kw):
+        super().__init__(hw, params, **kw)
+        self.stats: dict[str, float] = {k: 0 for k in _STATS}
         self._drawn_ops: set[int] = set()
         self._no_l1: set[int] = set()
+        self._compact: dict[int, float] = {}
+        self._late_notes = False
 
     @classmethod
     def paper_hw(cls) -> HardwareConfig:
@@ -117,84 +147,123 @@ class Mhdiff(Dense):
     # ---------------------------------------------------------------- components
     def make_units(self, top):
         hw, p = self.hw, self.params
-        if hw.pe_array.model != "broadcast":
-            raise ConfigError("mhdiff: the packed PE array is a broadcast array; pe_array.model must be 'broadcast'")
         pe_units = p.pe_mults * p.mult_act_bits * p.mult_weight_bits
         budget = hw.budget_units()
-        cols = hw.pe_array.cols
-        pes = budget // pe_units
-        if pes < cols or budget % pe_units or pes % cols:
+        if budget < pe_units or budget % pe_units:
             raise ConfigError(
-                f"mhdiff: the compute budget ({budget} bit-product units, A-35) does not make a whole "
-                f"array of PEs with {p.pe_mults} {p.mult_act_bits}x{p.mult_weight_bits}-bit multipliers "
-                f"({pe_units} units each) in {cols} columns ({budget / pe_units:g} PEs)"
+                f"mhdiff: the compute budget ({budget} bit-product units, A-35) does not make whole PEs "
+                f"with {p.pe_mults} {p.mult_act_bits}x{p.mult_weight_bits}-bit multipliers "
+                f"({pe_units} units each; {budget / pe_units:g} PEs)"
             )
+        pes = budget // pe_units
+        lanes = self.grid.lanes_for(pes, "mhdiff")
         self.notes.append(
-            f"packed PE array {pes // cols} x {cols} PEs of {p.pe_mults} {p.mult_act_bits}x{p.mult_weight_bits} "
-            f"multipliers ({pes * pe_units} of {budget} bit-product units, A-11/A-35)"
+            f"packed PE array: {pes} PEs of {p.pe_mults} {p.mult_act_bits}x{p.mult_weight_bits} multipliers "
+            f"({pes * pe_units} of {budget} bit-product units, A-11/A-35) on the common "
+            f"{self.grid.rows}x{self.grid.cols} grid: {lanes:g} 8-bit slot(s) per position per cycle (A-37)"
         )
         out_port = hw.buffers.output.bytes_per_cycle
         return {
-            "pe": PackedPeArray("pe_array", top, pes // cols, cols, p.pe_mults),
+            "pe": PackedPeArray("pe_array", top, self.grid, lanes),
             "vector": VectorUnit("vector_unit", top, hw.vector),
             "bitmask": BitmaskUnit("bitmask_unit", top, p.l1_adders, p.conv_macs),
             "packer": Packer("packer", top, p.packer_units),
             "lut": LutScatter("lut_scatter", top, out_port, p.act_bytes),
         }
 
-    # ---------------------------------------------------------------- jobs
-    def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
+    # ---------------------------------------------------------------- formats
+    def formats(self, op: OpRecord) -> Formats:
+        """Stored formats; with A-15b a conv/linear reads its DRAM input at this step's compact
+        bytes per element (set per op and step by `mac_jobs`)."""
+        f = super().formats(op)
+        bpe = self._compact.get(op.op_id)
+        return f if bpe is None else attrs.evolve(f, act=bpe)
+
+    def precision(self, op: OpRecord) -> Precision:
+        """On chip every activation is an int8 container (A-15), whatever the DRAM format."""
         p = self.params
-        addr, plans, resident = self.prepare(trace)
+        return Precision(p.act_bytes, self.weight_bpe(op) if op.kind in ("conv2d", "linear") else p.act_bytes,
+                         p.act_bytes, p.acc_bytes)
+
+    # ---------------------------------------------------------------- run preparation
+    def prepare(self, trace: Trace) -> None:
+        p = self.params
+        self._compact = {}
+        super().prepare(trace)
+        self.n_steps = trace.n_steps
         first = next((op for op in trace.ops if op.kind == "conv2d" and not op.preds),
                      next((op for op in trace.ops if op.kind == "conv2d"), None))
         self.first_op = first.op_id if first is not None else -1
-        fm_bytes = int(first.in_elems * p.prev_fm_bytes) if first is not None else 0
-        prev_base = [addr.size, addr.size + -(-fm_bytes // 4096) * 4096]
-        self.notes += [
-            f"bitmask: focal if normalised L1 >= bias = {p.bias} (l1_norm = {p.l1_norm!r}, NOT FOUND in the "
-            f"paper); fine-tuning rule {p.mask_rule!r} (A-18); first layer = op {self.first_op}",
-            "step 0 has no previous step: every pixel is focal (int8) there",
+        self.fm_bytes = int(first.in_elems * p.prev_fm_bytes) if (first is not None and p.bitmask) else 0
+        slot = -(-self.fm_bytes // 4096) * 4096
+        self.prev_base = [self.addr.size, self.addr.size + slot]
+        """Two DRAM slots (previous / current step) for the first-layer map, after the address map."""
+        n = self.notes
+        if p.bitmask:
+            n += [
+                f"bitmask: focal if normalised L1 >= bias = {p.bias} (l1_norm = {p.l1_norm!r}, NOT FOUND in the "
+                f"paper); fine-tuning rule {p.mask_rule!r} (A-18), charged at layers with a mask; first layer = "
+                f"op {self.first_op}",
+                "step 0 has no previous step: every pixel is focal (int8) there, no bitmask work",
+                "the previous first-layer map (A-13) is read from / written to DRAM (prev_act) and streamed "
+                "through the L1 units (no buffer space charged)",
+            ]
+        else:
+            n.append("bitmask module off: every pixel focal (int8) at every layer and step, no previous-map "
+                     "traffic, no bitmask/packer/LUT work")
+        n += [
             "attention matmuls and the time-embedding path run int8 (no spatial mask)",
-            "int4 values sharing a slot with an int8 value are dropped (format int8+0), counted in mhd_dropped_int4_elems",
-            "the previous first-layer map is streamed through the L1 units (no buffer space charged)",
+            "int4 values sharing a slot with an int8 value are dropped (format int8+0), counted in "
+            "mhd_dropped_int4_elems",
             "the bitmask and packer run one after the other in the pre stage, pipelined against the PE array",
-            "SRAM read events use the common tiler's int8 operand reads (packed-vector reads not modelled)",
-            "packing uses each output position's C·R·S window identifier vector; one packing per (image, row tile), "
-            "reused across output-channel blocks and reduction chunks",
+            "SRAM read events: the common tiler's int8 operand reads (packed-vector reads not modelled)",
+            "packing uses each output position's C·R·S window identifier vector; one packing per (image, row "
+            "tile), reused across output-channel blocks and reduction chunks",
+            "PE energy: int8 products as mac.int8 (two 4x8 multipliers + one accumulator), int4 products as "
+            "mac.int4x8; bitmask, packer and LUT scatter as add.int8 per operation",
         ]
         if p.packing:
-            self.notes.append("LUT scatter on the write path at the output buffer port rate (latency NOT FOUND)")
+            n.append("LUT scatter on the write path of tiles holding packed vectors, at the output buffer port "
+                     "rate (latency NOT FOUND)")
         else:
-            self.notes.append("packing off (A-16): one PE-cycle per element + per pixel group max - mean int8 count")
-        sram_reads = {op_id: getattr(plan, "sram_read_bytes", {}) for op_id, plan in plans.items()}
-        for step in range(trace.n_steps):
-            w_source = "global" if resident and step > 0 else "dram"
-            st = trace.step(step)
-            masks: dict[int, np.ndarray | None] = {}
-            for op in trace.ops:
-                if op.is_mac:
-                    for buf, nbytes in sram_reads[op.op_id].items():
-                        self.events[f"sram.{buf}.read_bytes"] += nbytes
-                elif op.kind != "concat":
-                    self.events["vector.elements"] += op.out_elems
-                if op.kind in ("conv2d", "linear"):
-                    yield from self._mhd_jobs(trace, step, st, op, plans[op.op_id], addr, w_source,
-                                              masks, fm_bytes, prev_base)
-                elif op.is_mac:
-                    masks[op.op_id] = masks.get(op.preds[0]) if op.preds else None
-                    yield from self._int8_jobs(step, op, plans[op.op_id], addr, w_source)
-                else:
-                    masks[op.op_id] = self._combine(op, masks)
-                    if op.kind != "concat":
-                        yield from self._vector_jobs(step, op, addr)
-            if progress is not None:
-                progress(step)
-        if self._drawn_ops:
-            self.notes.append(f"int8-need vectors drawn (seed {p.need_seed}) from raw.int4_outlier_frac for "
-                              f"{len(self._drawn_ops)} ops without mhd.int8_need arrays")
-        if self._no_l1:
-            self.notes.append(f"no mhd.l1_map for the first layer at {len(self._no_l1)} steps > 0: all pixels focal there")
+            n.append("packing off (A-16): one PE-cycle per element + per pixel group max - mean int8 count")
+        if p.act_format == "compact":
+            n.append("A-15b: conv/linear inputs read from DRAM in the compact mixed format (bytes/element from "
+                     "the step's mask and int8 fraction; addresses scale alike); resident tensors stay int8")
+
+    # ---------------------------------------------------------------- masks (per step)
+    def begin_step(self, trace: Trace, step: int) -> Iterator:
+        """The step's masks: per conv/linear its input and output-position masks (None: no
+        spatial mask, all focal), carried through vector ops and concats."""
+        self._st = st = trace.step(step)
+        self._layer: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if not self.params.bitmask:
+            return iter(())
+        masks: dict[int, np.ndarray | None] = {}
+        rule = self.params.mask_rule
+        for op in trace.ops:
+            if op.kind in ("conv2d", "linear"):
+                in_mask = self._in_mask(step, st, op, masks)
+                if in_mask is None:
+                    masks[op.op_id] = None
+                    continue
+                r, s, stride, pad, h, w, oh, ow = self._shape(op)
+                focal_in = in_mask.reshape(op.n, h, w)
+                focal_out = footprint_mask(focal_in, r, s, stride, pad, oh, ow, rule)
+                self._layer[op.op_id] = (focal_in, focal_out)
+                masks[op.op_id] = focal_out.reshape(op.n, op.out_h, op.out_w)
+            elif op.is_mac:
+                masks[op.op_id] = masks.get(op.preds[0]) if op.preds else None
+            else:
+                masks[op.op_id] = self._combine(op, masks)
+        return iter(())
+
+    @staticmethod
+    def _shape(op: OpRecord) -> tuple[int, ...]:
+        """(r, s, stride, pad, h, w, out_h, out_w) of a conv, or of a linear as 1×1 over tokens."""
+        if op.kind == "conv2d":
+            return op.r, op.s, op.stride, op.pad, op.h, op.w, op.out_h, op.out_w
+        return 1, 1, 1, 0, op.h * op.w, 1, op.h * op.w, 1
 
     def _combine(self, op: OpRecord, masks) -> np.ndarray | None:
         """Mask of a vector op's output: OR of its inputs' masks on its output grid; inputs with
@@ -222,13 +291,14 @@ class Mhdiff(Dense):
             return first_layer_mask(l1, op.c, p.bias, p.l1_norm)
         if not op.preds or masks.get(op.preds[0]) is None:
             return None
-        return fit_mask(masks[op.preds[0]], op.n, op.h, op.w, p.mask_rule)
+        h, w = self._shape(op)[4:6]
+        return fit_mask(masks[op.preds[0]], op.n, h, w, p.mask_rule)
 
-    def _need(self, st: StepStats, step: int, op: OpRecord) -> np.ndarray:
-        arr = st.arrays.get("mhd.int8_need", {}).get(op.op_id)
+    def _need(self, step: int, op: OpRecord) -> np.ndarray:
+        arr = self._st.arrays.get("mhd.int8_need", {}).get(op.op_id)
         if arr is not None:
             return arr
-        frac = st.scalars.get("raw.int4_outlier_frac", {}).get(op.op_id)
+        frac = self._st.scalars.get("raw.int4_outlier_frac", {}).get(op.op_id)
         if frac is None:
             raise ConfigError(
                 f"mhdiff: op {op.op_id} ({op.name}) at step {step} has peripheral pixels but the trace has "
@@ -239,161 +309,166 @@ class Mhdiff(Dense):
         bits = rng.random((op.n, op.h * op.w, op.c)) < frac
         return np.packbits(bits, axis=-1)
 
-    def _mhd_jobs(self, trace, step, st, op, plan: TilePlan, addr, w_source, masks, fm_bytes,
-                  prev_base) -> Iterator[TileJob]:
-        p = self.params
+    # ---------------------------------------------------------------- MAC jobs
+    def mac_jobs(self, step: int, op: OpRecord) -> Iterator[TileJob]:
+        if op.kind in ("conv2d", "linear"):
+            return self._mhd_jobs(step, op)
+        return self._int8_jobs(step, op)
+
+    def _int8_jobs(self, step: int, op: OpRecord) -> Iterator[TileJob]:
+        """Attention matmuls: every position focal (int8), one vector per position."""
+        plan = self.plans[op.op_id]
+        g, fmt = plan.geom, self.formats(op)
+        for t in plan.tiles:
+            m, n, k = t.m * g.row_px, t.n1 - t.n0, (t.c1 - t.c0) * g.red_per_ch
+            self.stats["mult_acts"] += 2 * m * n * k
+            yield self.builder.mac_job(step, op, g, t, {"main": ("pe", PackedTile(m, n, k, m * n * k))},
+                                       m * n * k, fmt)
+
+    def _mhd_jobs(self, step: int, op: OpRecord) -> Iterator[TileJob]:
+        p, stats = self.params, self.stats
+        plan = self.plans[op.op_id]
         g = plan.geom
-        conv = op.kind == "conv2d"
-        r, s, stride, pad = (op.r, op.s, op.stride, op.pad) if conv else (1, 1, 1, 0)
-        oh, ow = (op.out_h, op.out_w) if conv else (op.h * op.w, 1)
-        h, w = (op.h, op.w) if conv else (op.h * op.w, 1)
-        in_mask = self._in_mask(step, st, op, masks)
-        focal_in = in_mask.reshape(op.n, h, w) if in_mask is not None else np.ones((op.n, h, w), bool)
-        focal_out = footprint_mask(focal_in, r, s, stride, pad, oh, ow, p.mask_rule)
-        masks[op.op_id] = focal_out.reshape(op.n, op.out_h, op.out_w) if in_mask is not None else None
-        any_periph = not (focal_out.all() and focal_in.all())
-        need = self._need(st, step, op) if any_periph else None
+        r, s, stride, pad, h, w, oh, ow = self._shape(op)
         k_full = op.c * r * s
-        stats = self.stats
-        # statistics of the layer's input elements (pixel-adaptive quantization)
-        n_focal_in = int(focal_in.sum())
-        stats["focal_elems"] += n_focal_in * op.c
-        if need is not None:
-            per_pix = popcount_rows(need.reshape(-1, need.shape[-1])).reshape(op.n, h * w)
-            periph = ~focal_in.reshape(op.n, h * w)
-            n8 = int(per_pix[periph].sum())
-            stats["periph_int8_elems"] += n8
-            stats["periph_int4_elems"] += int(periph.sum()) * op.c - n8
-        act_scale = 1.0
-        if p.act_format == "compact":
-            pf = n_focal_in
-            pp = focal_in.size - pf
-            o_p = n8 / (pp * op.c) if (need is not None and pp) else 0.0
-            compact = op.c * (pf + pp * (0.5 * (1 - o_p) + o_p)) + op.c * pp / 8
-            act_scale = compact / (op.c * focal_in.size)
+        layer = self._layer.get(op.op_id)
+        need = None
+        act_bpe = None
+        if layer is None:  # no mask: all focal
+            stats["focal_elems"] += op.n * h * w * op.c
+        else:
+            focal_in, focal_out = layer
+            n_focal_in = int(focal_in.sum())
+            stats["focal_elems"] += n_focal_in * op.c
+            n8 = 0
+            if not (focal_out.all() and focal_in.all()):
+                need = self._need(step, op)
+                per_pix = popcount_rows(need.reshape(-1, need.shape[-1])).reshape(op.n, h * w)
+                periph = ~focal_in.reshape(op.n, h * w)
+                n8 = int(per_pix[periph].sum())
+                stats["periph_int8_elems"] += n8
+                stats["periph_int4_elems"] += int(periph.sum()) * op.c - n8
+            if p.act_format == "compact" and self.builder.source(self.builder.operand(op, 0)) == "dram":
+                pf = n_focal_in
+                pp = focal_in.size - pf
+                o_p = n8 / (pp * op.c) if pp else 0.0
+                compact = op.c * (pf + pp * (0.5 * (1 - o_p) + o_p)) + op.c * pp / 8
+                act_bpe = p.act_bytes * compact / (op.c * focal_in.size)
+        if act_bpe is None:
+            self._compact.pop(op.op_id, None)
+        else:
+            self._compact[op.op_id] = act_bpe
+        fmt = self.formats(op)
         windows: dict[int, np.ndarray] = {}
-        packed: dict[tuple[int, int, int], tuple] = {}
-        in_base = addr.input_of(op, 0)
-        w_base = addr.weight[op.op_id]
-        out_base = addr.output[op.op_id]
-        set_in = g.images * g.in_rows * g.in_row_px * g.red_ch
-        set_w = g.n_out * g.red_ch * g.red_per_ch
+        packed: dict[tuple[int, int, int], _Packing] = {}
         first_tile = True
-        rows = self.pe.rows
+        is_first = op.op_id == self.first_op
         for t in plan.tiles:
             key = (t.image, t.r0, t.r1)
-            pack_work = None
+            work: dict[str, Any] = {}
+            pre: list[tuple[str, Any]] = []
             res = packed.get(key)
             if res is None:
-                res = self._pack_tile(op, t.image, t.r0, t.r1, ow, focal_in, focal_out, need, windows,
-                                      (h, w, r, s, stride, pad, oh, ow), rows)
-                packed[key] = res
-                if res[1]:
-                    pack_work = PackWork(res[1], op.c)
-            vectors, periph, extra, mult_per_k = res
+                res = packed[key] = self._pack_tile(op, t.image, t.r0, t.r1, ow, layer, need, windows, k_full)
+                if res.peripheral and p.packing:
+                    pre.append(("packer", PackWork(res.peripheral, op.c)))
             kt = (t.c1 - t.c0) * g.red_per_ch
             n = t.n1 - t.n0
             m = t.m * g.row_px
-            if extra:
-                extra = ceil_div(extra * kt, k_full)
-            work: dict[str, Any] = {"main": ("pe", PackedTile(vectors, n, kt, m * n * kt, extra))}
-            if pack_work is not None:
-                work["pre"] = [("packer", pack_work)]
-            self.events["mac.int4x8"] += mult_per_k * kt * n
-            reads, loads, frees, writes = [], [], [], []
+            extra = ceil_div(res.extra * kt, k_full) if res.extra else 0
+            scale = n * kt / k_full
+            tile = PackedTile(res.vectors, n, kt, m * n * kt, extra, res.int8 * scale, res.int4 * scale)
+            stats["mult_acts"] += tile.multiplier_activations
+            work["main"] = ("pe", tile)
+            reads: list[Access] = []
+            writes: list[Access] = []
             if first_tile:
-                mask_work = BitmaskWork(op.op_id == self.first_op and in_mask is not None,
-                                        op.n * h * w, op.c, op.n * oh * ow, r * s)
-                work.setdefault("pre", []).insert(0, ("bitmask", mask_work))
-                if op.op_id == self.first_op and fm_bytes:
-                    if step > 0:
-                        reads.append(Access("dram", "prev_act", prev_base[(step - 1) % 2], fm_bytes))
-                    if p.keep_fm_copy and step + 1 < trace.n_steps:
-                        writes.append(Access("dram", "prev_act", prev_base[step % 2], fm_bytes))
                 first_tile = False
-            if t.in_load:
-                a = in_base + t.set * set_in + (t.image * g.in_rows + g.in_span(t.r0, t.r1)[0]) * g.in_row_px * g.red_ch + t.c0
-                nb = t.in_load if act_scale == 1.0 else max(1, int(round(t.in_load * act_scale)))
-                reads.append(Access("dram", "act", a, nb))
-                loads.append(("act", t.in_load))
-            if t.w_load:
-                a = w_base + t.set * set_w + t.n0 * g.red_ch * g.red_per_ch + t.c0 * (t.n1 - t.n0) * g.red_per_ch
-                reads.append(Access(w_source, "weight", a, t.w_load))
-                loads.append(("weight", t.w_load))
-            if t.in_free:
-                frees.append(("act", t.in_free))
-            if t.w_free:
-                frees.append(("weight", t.w_free))
-            if t.out_write:
-                a = out_base + ((t.set * g.images + t.image) * g.out_rows + t.r0) * g.row_px * g.n_out + t.n0
-                writes.append(Access("dram", "out", a, t.out_write))
-                if p.packing:
-                    work["post"] = ("lut", ScatterWork(m, n))
-            yield TileJob(step, op.op_id, work, m * n * kt, loads, reads, frees, t.acc_alloc, writes, t.acc_free)
+                if layer is not None:
+                    bw = BitmaskWork(is_first, op.n * h * w, op.c, op.n * oh * ow, r * s)
+                    if bw.l1_adds or bw.conv_macs:
+                        pre.insert(0, ("bitmask", bw))
+                if is_first and self.fm_bytes:
+                    if step > 0:
+                        reads.append(Access("dram", "prev_act", self.prev_base[(step - 1) % 2], self.fm_bytes))
+                    if p.keep_fm_copy and step + 1 < self.n_steps:
+                        writes.append(Access("dram", "prev_act", self.prev_base[step % 2], self.fm_bytes))
+            if pre:
+                work["pre"] = pre
+            if t.out_write and p.packing and res.peripheral:
+                work["post"] = ("lut", ScatterWork(m, n))
+            yield self.builder.mac_job(step, op, g, t, work, m * n * kt, fmt,
+                                       extra_reads=reads, extra_writes=writes)
 
-    def _pack_tile(self, op, image, r0, r1, ow, focal_in, focal_out, need, windows, shape, rows):
-        """Pack the peripheral output positions of rows [r0, r1) of one image.
-        Returns (vectors, peripheral positions, unpacked lane-imbalance cycles, multiplier
-        activations per unit of reduction per output channel)."""
+    def _pack_tile(self, op: OpRecord, image: int, r0: int, r1: int, ow: int, layer, need, windows,
+                   k_full: int) -> _Packing:
+        """Pack the peripheral output positions of rows [r0, r1) of one image."""
         p, stats = self.params, self.stats
+        m = (r1 - r0) * ow
+        stats["positions"] += m
+        if layer is None:
+            stats["focal_positions"] += m
+            stats["vectors"] += m
+            return _Packing(m, 0, 0, float(m * k_full), 0.0)
+        focal_in, focal_out = layer
         fo = focal_out[image].reshape(-1)[r0 * ow:r1 * ow]
         m = len(fo)
         n_focal = int(fo.sum())
-        periph_idx = np.flatnonzero(~fo)
-        stats["positions"] += m
         stats["focal_positions"] += n_focal
+        periph_idx = np.flatnonzero(~fo)
         if len(periph_idx) == 0:
             stats["vectors"] += m
-            return m, 0, 0, 2 * m
+            return _Packing(m, 0, 0, float(m * k_full), 0.0)
         win = windows.get(image)
         if win is None:
-            h, w, r, s, stride, pad, oh, ow_ = shape
+            r, s, stride, pad, h, w, oh, ow_ = self._shape(op)
             win = windows[image] = window_need(need[image], focal_in[image], h, w, r, s, stride, pad,
                                                oh, ow_, op.c)
         vec = win[r0 * ow:r1 * ow]
-        kfull = op.c * shape[2] * shape[3]
+        n_periph = len(periph_idx)
         if not p.packing:
             counts = popcount_rows(vec)
             lane = np.where(fo, -1, counts)  # focal lanes run uniform int8
-            pad_n = (-m) % rows
-            lanes = np.concatenate([lane, np.full(pad_n, -1)]).reshape(-1, rows)
-            valid = lanes >= 0
+            rows = self.grid.rows
+            lanes = np.concatenate([lane, np.full((-m) % rows, -1)]).reshape(-1, rows)
             extra = 0
-            for grp, ok in zip(lanes, valid):
-                if ok.any():
-                    vals = grp[ok]
+            for grp in lanes:
+                vals = grp[grp >= 0]
+                if len(vals):
                     extra += int(np.ceil(vals.max() - vals.mean()))
             n8 = int(counts[periph_idx].sum())
             stats["vectors"] += m
-            mults = 2 * n_focal + len(periph_idx) + n8 / kfull
-            return m, 0, extra, mults
+            return _Packing(m, 0, extra, float(n_focal * k_full + n8), float(n_periph * k_full - n8))
         pr = greedy_pack(vec[periph_idx])
         n_pair, n_single = pr.n_pair, pr.n_single
         stats["pairs"] += n_pair
         stats["singles"] += n_single
         stats["retries"] += pr.retries
-        if n_pair:
-            stats["dropped_int4"] += int(pr.counts[pr.pairs].sum())
+        n8_pair = int(pr.counts[pr.pairs].sum()) if n_pair else 0
         n8_single = int(pr.counts[pr.singles].sum()) if n_single else 0
+        stats["dropped_int4"] += n8_pair
         vectors = n_focal + n_pair + n_single
         stats["vectors"] += vectors
-        mults = 2 * n_focal + 2 * n_pair + n_single + n8_single / kfull
-        return vectors, len(periph_idx), 0, mults
+        int8 = n_focal * k_full + n8_pair + n8_single
+        int4 = 2 * (n_pair * k_full - n8_pair) + (n_single * k_full - n8_single)
+        return _Packing(vectors, n_periph, 0, float(int8), float(int4))
 
-    def _int8_jobs(self, step, op, plan, addr, w_source) -> Iterator[TileJob]:
-        """Attention matmuls: every position focal (int8), one vector per position."""
-        for job in self._mac_jobs(step, op, plan, addr, w_source):
-            gt = job.work["main"][1]
-            job.work = {"main": ("pe", PackedTile(gt.m, gt.n, gt.k, gt.macs))}
-            self.events["mac.int4x8"] += 2 * gt.macs
-            yield job
-
-    def extra_summary(self) -> dict[str, Any]:
+    # ---------------------------------------------------------------- results
+    def report(self) -> dict[str, Any]:
+        if not self._late_notes:
+            self._late_notes = True
+            if self._drawn_ops:
+                self.notes.append(f"int8-need vectors drawn (seed {self.params.need_seed}) from "
+                                  f"raw.int4_outlier_frac for {len(self._drawn_ops)} ops without mhd.int8_need arrays")
+            if self._no_l1:
+                self.notes.append(f"no mhd.l1_map for the first layer at {len(self._no_l1)} steps > 0: all "
+                                  "pixels focal there")
         s = self.stats
         pos = s["positions"] or 1
         periph = s["periph_int8_elems"] + s["periph_int4_elems"]
         elems = periph + s["focal_elems"]
         return {
+            **super().report(),
             "mhd_focal_position_frac": s["focal_positions"] / pos,
             "mhd_int8_elem_frac": (s["focal_elems"] + s["periph_int8_elems"]) / elems if elems else 1.0,
             "mhd_int4_elem_frac": s["periph_int4_elems"] / elems if elems else 0.0,
@@ -403,14 +478,16 @@ class Mhdiff(Dense):
             "mhd_conflict_retries_count": int(s["retries"]),
             "mhd_dropped_int4_elems": int(s["dropped_int4"]),
             "mhd_positions_per_vector": s["positions"] / s["vectors"] if s["vectors"] else 1.0,
+            "mhd_multiplier_activations_count": s["mult_acts"],
+            "mhd_slots_per_position_per_cycle": self.pe.lanes,
         }
 
 
-@design("mhdiff.no_packing")
-class MhdiffNoPacking(Mhdiff):
-    """Ablation A-16: pixel-adaptive quantization without packing."""
-
-    param_overrides = {"packing": False}
+register_variant("mhdiff.no_packing", "mhdiff", "Ablation A-16: pixel-adaptive quantization without packing",
+                 packing=False)
+register_variant("mhdiff.all_focal", "mhdiff", "neutral variant: bitmask off, every pixel focal (int8) at every "
+                 "layer and step, nothing packed, no bitmask/packer/LUT work (= dense on the same grid)",
+                 bias=0.0, bitmask=False)
 
 
 def bias_sweep(trace, biases, hw: HardwareConfig = COMMON, memory: str | None = None,
