@@ -20,6 +20,7 @@ Derivations (project assumptions, each a named parameter of `EnergyTable`):
   Horowitz's three points (extrapolated with the end slopes); writes cost the same as reads.
 * `vector.elements` (and `sfu.elements`, special-function-unit elements): one fp16 multiply +
   one fp16 add per element per pass.
+* `mult.intAxB`: an integer multiply alone (for units that accumulate separately).
 * `add.int8` / `add.int32`: one integer add (control and pre-processing logic: comparators,
   classifiers, adders of the bitmask and packer units).
 * Components may price events of their own (e.g. the near-data engine at its `ndp_pj_per_bit`);
@@ -81,6 +82,14 @@ class EnergyTable:
             return self.fp16_mult_pj + self.fp16_add_pj
         return None
 
+    def mult_pj(self, precision: str) -> float | None:
+        """Energy of one integer multiply alone (`intAxB`, bit-product proxy A-35)."""
+        m = re.fullmatch(r"int(\d+)(?:x(\d+))?", precision)
+        if not m:
+            return None
+        a = int(m.group(1))
+        return self.int8_mult_pj * a * int(m.group(2) or a) / 64
+
     def sram_pj_per_byte(self, capacity_bytes: float) -> float:
         """Per-byte access energy of an SRAM of `capacity_bytes`, log-log interpolated."""
         pts = sorted((float(k) * 1024, v) for k, v in self.sram_64bit_read_pj.items())
@@ -129,6 +138,8 @@ def price_events(events: Mapping[str, float], hw: Mapping[str, Any],
         parts = name.split(".")
         if parts[0] == "mac" and len(parts) == 2:
             e = table.mac_pj(parts[1])
+        elif parts[0] == "mult" and len(parts) == 2:
+            e = table.mult_pj(parts[1])
         elif parts[0] == "sram" and len(parts) == 3 and parts[2] in ("read_bytes", "write_bytes"):
             cap = _capacity_bytes(hw, parts[1])
             e = table.sram_pj_per_byte(cap) if cap else None

@@ -225,7 +225,8 @@ def test_act_mode_maps_on_the_common_grid_like_dense(tmp_path):
     a = replay(path, "ditto", IDEAL)
     assert _row(a, 0)["pe_busy_cycles"] == _row(d, 0)["pe_busy_cycles"] > 0
     assert a.summary["macs"] == 2 * d.summary["macs"]  # nibble products
-    assert a.summary["events_by_component"]["pe"] == {"mac.int4x8": 2 * ops[0].macs}
+    assert a.summary["events_by_component"]["pe"] == {"mult.int4x8": 2 * ops[0].macs, "add.int32": ops[0].macs}
+    assert a.summary["energy_pj"]["pe"] == pytest.approx(d.summary["energy_pj"]["pe"])   # = int8 MACs
 
 
 def test_units_price_their_own_work(tmp_path):
@@ -236,7 +237,9 @@ def test_units_price_their_own_work(tmp_path):
     assert ev["encoder"] == {"add.int8": 2 * 2 * ops[0].in_elems}
     k = ops[0].c
     slots = math.ceil(k * (0.4 + 2 * 0.1))
-    assert ev["pe"]["mac.int4x8"] == ops[0].out_elems * (2 * k + 2 * slots)
+    assert ev["pe"]["mult.int4x8"] == ops[0].out_elems * (2 * k + 2 * slots)
+    nonzero = math.ceil(k * (0.4 + 0.1))        # one accumulate per non-zero delta
+    assert ev["pe"]["add.int32"] == ops[0].out_elems * (k + 2 * nonzero)
     assert res.summary["unpriced_events"] == []
     # Defo's compares are the only control events: one add.int32 per layer
     on = replay(_trace(tmp_path / "e.zip", ops, 3, {0: (0.5, 0.4, 0.1, 0.0)}), "ditto", IDEAL)

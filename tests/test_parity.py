@@ -20,6 +20,7 @@ def test_neutral_variant_matches_dense_within_2_percent(neutral_run, name):
     dram = lambda s: s["dram_read_bytes"] + s["dram_write_bytes"]  # noqa: E731
     assert dram(v) == pytest.approx(dram(d), rel=0.02)
     assert v["residency"]["spilled_tensors"] == d["residency"]["spilled_tensors"]
+    assert v["energy_total_pj"] == pytest.approx(d["energy_total_pj"], rel=0.02)   # one energy ledger
     assert v["unpriced_events"] == []
 
 

@@ -40,6 +40,8 @@ class NibbleGemm:
     """Output columns of the tile (filters)."""
     slots: int
     """Nibble slots one output's reduction takes after zero-skip (k · (f4 + 2·f8 + 3·f9), or 2k)."""
+    accumulates: int = 0
+    """Non-zero values of one output's reduction (each one accumulation of its nibble products)."""
 
     @property
     def products(self) -> int:
@@ -83,5 +85,9 @@ class NibblePeArray(Module):
         return self.grid.cycles(work.m, work.n, work.slots, self.lanes)
 
     def energy_events(self, work: NibbleGemm) -> dict[str, float]:
-        """One 4-bit × 8-bit multiply-accumulate per nibble product."""
-        return {"mac.int4x8": work.products} if work.products else {}
+        """One 4-bit × 8-bit multiply per nibble product and one 32-bit accumulate per non-zero
+        value (its nibbles are shift-added first), so an int8 value costs what dense's int8 MAC
+        costs under the bit-product proxy (2 × 4·8 = 8·8)."""
+        if not work.products:
+            return {}
+        return {"mult.int4x8": work.products, "add.int32": work.m * work.n * work.accumulates}

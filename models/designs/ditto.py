@@ -86,7 +86,8 @@ class DittoParams(BaseParams):
     into the output write at no VPU cost, as dense does (parity); the old model charged 1."""
 
 
-def _slots(stats: dict, prefix: str, op: OpRecord, step: int, beyond8: int) -> float:
+def _slots(stats: dict, prefix: str, op: OpRecord, step: int, beyond8: int) -> tuple[float, float]:
+    """(nibble slots, non-zero values) per reduction element of DIFF mode."""
     try:
         f4 = stats[f"{prefix}.int4_frac"][op.op_id]
         f8 = stats[f"{prefix}.int8_frac"][op.op_id]
@@ -96,7 +97,7 @@ def _slots(stats: dict, prefix: str, op: OpRecord, step: int, beyond8: int) -> f
             f"ditto: step {step} op {op.op_id} ({op.name}) has no {prefix}.* statistics "
             f"(DIFF mode needs the trace's temporal delta fractions)"
         ) from None
-    return f4 + 2.0 * f8 + beyond8 * f9
+    return f4 + 2.0 * f8 + beyond8 * f9, f4 + f8 + f9
 
 
 @attrs.define
@@ -284,19 +285,20 @@ class Ditto(Design):
         stats = self.stats
         # nibble slots per MAC and whether the Encoding Unit classifies the inputs
         if diff:
-            slots = _slots(stats, "delta", op, step, p.beyond8_slots)
+            slots, nonzero = _slots(stats, "delta", op, step, p.beyond8_slots)
             if info.second_w:
-                slots += _slots(stats, "kv_delta", op, step, p.beyond8_slots)
+                s2, nz2 = _slots(stats, "kv_delta", op, step, p.beyond8_slots)
+                slots, nonzero = slots + s2, nonzero + nz2
             encode = True
         elif spatial or p.act_mode_encoding == "classify":
             try:
                 zf, i4 = stats["raw.zero_frac"][op.op_id], stats["raw.int4_frac"][op.op_id]
             except KeyError:
                 raise ConfigError(f"ditto: op {op.op_id} ({op.name}) has no raw.* statistics at step {step}") from None
-            slots = (i4 - zf) + 2.0 * (1.0 - i4)
+            slots, nonzero = (i4 - zf) + 2.0 * (1.0 - i4), 1.0 - zf
             encode = True
         else:
-            slots, encode = 2.0, False
+            slots, nonzero, encode = 2.0, 1.0, False
         plan = self._diff_plan(op, from_delta) if diff else self.plans[op.op_id]
         g, fmt = plan.geom, self.formats(op)
         b_out = p.b_acc_bits / 8
@@ -332,7 +334,9 @@ class Ditto(Design):
             if diff and not bypassed and t.acc_alloc:
                 reads.append(Access("dram", "prev_out", info.keep_out + nbytes(off.output, b_out),
                                     nbytes(e_out, b_out)))
-            gemm = NibbleGemm(t.m * g.row_px, t.n1 - t.n0, math.ceil((t.c1 - t.c0) * g.red_per_ch * slots - 1e-9))
+            k = (t.c1 - t.c0) * g.red_per_ch
+            gemm = NibbleGemm(t.m * g.row_px, t.n1 - t.n0, math.ceil(k * slots - 1e-9),
+                              math.ceil(k * nonzero - 1e-9))
             work: dict[str, Any] = {"main": ("pe", gemm)}
             if enc:
                 work["pre"] = ("encoder", EncodeWork(enc))
