@@ -195,14 +195,14 @@ def _sizes(total: int, unit: int, limit: int | None = None) -> list[int]:
 
 
 def _aligned_rows(out_rows: int, limit: int, unit: int) -> int:
-    """Rows per tile ≤ `limit`: all rows, else a multiple of `unit` balanced over the tiles
-    (unaligned only when `limit` < `unit`); 0 when `limit` < 1."""
+    """Rows per tile ≤ `limit`: all rows, else a multiple of `unit` balanced over the tiles;
+    0 when no such multiple fits."""
     if limit >= out_rows:
         return out_rows
     if limit < 1:
         return 0
     if limit < unit:
-        return _balanced(out_rows, limit)
+        return _balanced(out_rows, limit) if unit == 1 else 0
     top = limit - limit % unit
     count = ceil_div(out_rows, top)
     return min(top, ceil_div(ceil_div(out_rows, count), unit) * unit)
