@@ -142,3 +142,106 @@ def tiled_cycles(op: OpRecord, hw: HardwareConfig) -> int:
         else:
             total += systolic_cycles(work, pe.rows, pe.cols, pe.dataflow)
     return total
+
+
+# --- SCALE-Sim cross-check (its own venv; numpy < 2.4) ---------------------------------------
+
+SCALESIM_SRAM_KIB = 64
+"""SCALE-Sim's configuration used by `difftlm layer --scalesim`: ifmap/filter/ofmap SRAM of
+64 KiB each, double buffered, 1-byte words."""
+
+_SCALESIM_DRIVER = r'''
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+
+
+def main() -> int:
+    rows, cols, dataflow, sram_kib = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    layers = json.load(sys.stdin)
+    from scalesim.scale_sim import scalesim
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, "run.cfg")
+        topo = os.path.join(tmp, "layers.csv")
+        layout = os.path.join(tmp, "layout.csv")
+        with open(layout, "w") as f:
+            f.write("Layer name,\n")  # custom layouts are off: header only
+        with open(cfg, "w") as f:
+            f.write(
+                "[general]\nrun_name = difftlm\n\n"
+                "[architecture_presets]\n"
+                f"ArrayHeight : {rows}\nArrayWidth : {cols}\n"
+                f"IfmapSramSzkB : {sram_kib}\nFilterSramSzkB : {sram_kib}\nOfmapSramSzkB : {sram_kib}\n"
+                "IfmapOffset : 0\nFilterOffset : 10000000\nOfmapOffset : 20000000\n"
+                f"Dataflow : {dataflow}\nBandwidth : 10\nReadRequestBuffer : 32\nWriteRequestBuffer : 32\n\n"
+                "[layout]\nIfmapCustomLayout : False\nIfmapSRAMBankBandwidth : 10\nIfmapSRAMBankNum : 10\n"
+                "IfmapSRAMBankPort : 2\nFilterCustomLayout : False\nFilterSRAMBankBandwidth : 10\n"
+                "FilterSRAMBankNum : 10\nFilterSRAMBankPort : 2\n\n"
+                "[sparsity]\nSparsitySupport : false\nSparseRep : ellpack_block\nOptimizedMapping : false\n"
+                "BlockSize : 8\nRandomNumberGeneratorSeed : 40\n\n"
+                "[run_presets]\nInterfaceBandwidth : CALC\nUseRamulatorTrace : False\n"
+            )
+        with open(topo, "w") as f:
+            f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n")
+            for name, h, w, r, s, c, k, stride in layers:
+                f.write(f"{name}, {h}, {w}, {r}, {s}, {c}, {k}, {stride},\n")
+        with contextlib.redirect_stdout(io.StringIO()):
+            sim = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
+                           input_type_gemm=False)
+            sim.run_scale(top_path=os.path.join(tmp, "out"))
+        out = []
+        for (name, *_), layer in zip(layers, sim.runner.single_layer_sim_object_list):
+            comp = layer.get_compute_report_items()
+            det = layer.get_detail_report_items()
+            out.append({"name": name, "cycles": int(comp[1]),
+                        "sram_reads": {"ifmap": int(det[2]), "filter": int(det[5])},
+                        "sram_writes": {"ofmap": int(det[8])},
+                        "dram_reads": {"ifmap": int(det[11]), "filter": int(det[14])},
+                        "dram_writes": {"ofmap": int(det[17])}})
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def scalesim_python() -> str | None:
+    """The interpreter of a venv with `scalesim` installed: $DIFFTLM_SCALESIM_PYTHON, else
+    `.venv-scalesim/bin/python` in the current directory or the source checkout; None if absent."""
+    env = os.environ.get("DIFFTLM_SCALESIM_PYTHON")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for cand in ([env] if env else []) + [os.path.join(os.getcwd(), ".venv-scalesim", "bin", "python"),
+                                          os.path.join(here, ".venv-scalesim", "bin", "python")]:
+        if cand and os.path.exists(cand):
+            return cand
+    return None
+
+
+def scalesim_layer(op: OpRecord) -> list:
+    """[name, H, W, R, S, C, K, stride] of a valid conv or GEMM (M×1 image, 1×1 filters)."""
+    if op.kind == "conv2d":
+        if op.pad:
+            raise ConfigError(f"op {op.op_id} ({op.name}): SCALE-Sim models valid convolutions only (pad 0)")
+        return [op.name, op.h, op.w, op.r, op.s, op.c, op.k, op.stride]
+    m, n, k = gemm_dims(op)
+    return [op.name, m, 1, 1, 1, k, n, 1]
+
+
+def run_scalesim(ops: list[OpRecord], rows: int, cols: int, dataflow: str, python: str,
+                 sram_kib: int = SCALESIM_SRAM_KIB, timeout: float = 600) -> list[dict]:
+    """SCALE-Sim's per-layer cycles, SRAM and DRAM word counts (1-byte words)."""
+    import json
+    import subprocess
+
+    layers = [scalesim_layer(op) for op in ops]
+    proc = subprocess.run([python, "-c", _SCALESIM_DRIVER, str(rows), str(cols), dataflow, str(sram_kib)],
+                          input=json.dumps(layers), capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise ConfigError(f"SCALE-Sim ({python}) failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout)
