@@ -123,7 +123,7 @@ def closed_form_cycles(op: OpRecord, rows: int, cols: int, dataflow: str) -> int
     return ceil_div(sr, rows) * ceil_div(sc, cols) * per
 
 
-def tiled_cycles(op: OpRecord, hw: HardwareConfig) -> int:
+def tiled_cycles(op: OpRecord, hw: HardwareConfig, acc_bytes: int = 4) -> int:
     """Stall-free compute time of `op` on the dense design's buffers: the tiler's plan, each tile
     timed by the PE array model (what an ideal-memory replay spends on the PE array)."""
     from models.components.pe_array import broadcast_cycles, systolic_cycles
@@ -132,7 +132,7 @@ def tiled_cycles(op: OpRecord, hw: HardwareConfig) -> int:
     b, pe = hw.buffers, hw.pe_array
     budget = {n: (c.capacity_bytes // 2 if c.double_buffer else c.capacity_bytes)
               for n, c in (("act", b.activation), ("w", b.weight), ("out", b.output))}
-    plan = plan_tiles(op, Precision(1.0, 1.0, 1.0, 4), budget["act"], budget["w"], budget["out"],
+    plan = plan_tiles(op, Precision(1.0, 1.0, 1.0, acc_bytes), budget["act"], budget["w"], budget["out"],
                       pe.cols, pe_rows=pe.rows)
     total = 0
     for t in plan.tiles:
