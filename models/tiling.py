@@ -35,6 +35,7 @@ An operand that fits its budget whole is read once in any order.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterator
 
@@ -301,6 +302,24 @@ def _candidates(g: Geometry, c: _Cost, prec: Precision, n_unit: int, c_unit: int
                     yield ib + wb, tiles, order, rows, nb, ch, ih, wh
 
 
+
+@functools.lru_cache(maxsize=4096)
+def _search(g: Geometry, prec: Precision, act_budget: int, w_budget: int, out_budget: int,
+            pe_cols: int, pe_rows: int):
+    """The cheapest candidate (see `_candidates`); cached: designs re-plan the same shapes per step."""
+    cost = _Cost(g, prec, act_budget, w_budget, out_budget)
+    a = _lcm(max(1, pe_rows), max(1, pe_cols))
+    units = (max(1, pe_cols), a // math.gcd(a, g.red_per_ch), a // math.gcd(a, g.row_px))
+    best = None
+    for n_unit, c_unit, r_unit in (units, (1, 1, 1)):
+        for cand in _candidates(g, cost, prec, n_unit, c_unit, r_unit):
+            if best is None or cand[:2] < best[:2]:
+                best = cand
+        if best is not None:
+            break
+    return best
+
+
 def plan_tiles(op: OpRecord, prec: Precision, act_budget: int, w_budget: int, out_budget: int,
                pe_cols: int = 1, pe_rows: int = 1) -> TilePlan:
     """Choose tile sizes and loop order for `op`; errors name the buffer that is too small.
@@ -327,16 +346,7 @@ def plan_tiles(op: OpRecord, prec: Precision, act_budget: int, w_budget: int, ou
             f"cannot fit the activation buffer's tile budget ({kib(act_budget)}); "
             f"increase buffers.activation.capacity_kib"
         )
-    cost = _Cost(g, prec, act_budget, w_budget, out_budget)
-    a = _lcm(max(1, pe_rows), max(1, pe_cols))
-    units = (max(1, pe_cols), a // math.gcd(a, g.red_per_ch), a // math.gcd(a, g.row_px))
-    best = None
-    for n_unit, c_unit, r_unit in (units, (1, 1, 1)):
-        for cand in _candidates(g, cost, prec, n_unit, c_unit, r_unit):
-            if best is None or cand[:2] < best[:2]:
-                best = cand
-        if best is not None:
-            break
+    best = _search(g, prec, act_budget, w_budget, out_budget, pe_cols, pe_rows)
     if best is None:
         raise ConfigError(
             f"{name}: no tile fits the activation ({kib(act_budget)}), weight ({kib(w_budget)}) and "
