@@ -58,3 +58,19 @@ def test_broadcast_model_cycles():
     h = h.evolve(pe_array=attrs.evolve(h.pe_array, lanes=4))
     res = run_layers(gemm_op(100, 40, 30), h)
     assert res.summary["total_cycles"] == 4 * 2 * 8
+
+
+SMALL = BuffersConfig(BufferConfig(360), BufferConfig(2), BufferConfig(1), BufferConfig(8))  # many tiles
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("array", [(8, 8), (16, 4)])
+def test_tiled_cycles_equal_closed_form_whatever_the_buffers(case, dataflow, array):
+    # the tile plan under small buffers, each tile timed with fold continuation
+    from difftlm.layer import tiled_cycles
+
+    _, make, out_px, filters, window = case
+    R, C = array
+    h = hw(R, C, dataflow).evolve(buffers=SMALL)
+    assert tiled_cycles(make()[0], h) == closed_form(dataflow, R, C, out_px, filters, window)
