@@ -46,10 +46,10 @@ def test_rereads_match_the_tiler_and_the_closed_form_when_operands_do_not_fit():
 
 
 def test_conv_row_tiles_reread_the_kernel_halo():
-    # 32x32x8 conv 3x3 pad 1 with an act budget of 8 KiB: 32 rows of 256 B -> rows tiles with halo
-    hw = with_buffers(act_kib=16, w_kib=48, out_kib=132)
+    # 32x32x8 conv 3x3 pad 1 (an 8 KiB input) with an act budget of 7 KiB -> row tiles with halo
+    hw = with_buffers(act_kib=14, w_kib=48, out_kib=132)
     ops = conv_op(32, 32, 8, 8, 3, 3, pad=1)
-    plan = plan_tiles(ops[0], Precision(), 8 * 1024, 24 * 1024, 66 * 1024, 32)
+    plan = plan_tiles(ops[0], Precision(), 7 * 1024, 24 * 1024, 66 * 1024, 32, 32)
     tiles = len({(t.r0, t.r1) for t in plan.tiles})
     assert tiles > 1
     halo = (tiles - 1) * 2 * 32 * 8  # each internal boundary re-reads R - stride = 2 rows

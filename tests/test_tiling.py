@@ -31,18 +31,8 @@ def test_reference_points_equal_the_closed_form(name, spec, dataflow, arr):
     assert tiled_cycles(op, systolic_hw(arr, arr, dataflow)) == closed_form_cycles(op, arr, arr, dataflow)
 
 
-def _needs_fold_flags(spec, dataflow, arr):
-    op = spec_ops(spec)[0]
-    plan = plan_tiles(op, Precision(), *DEFAULT, arr, pe_rows=arr)
-    return any(not getattr(t, {"os": "first_k", "ws": "first_m", "is": "first_n"}[dataflow]) for t in plan.tiles)
-
-
 @pytest.mark.parametrize("name,spec,dataflow,arr", POINTS, ids=IDS)
-def test_reference_points_end_to_end(name, spec, dataflow, arr, request):
-    if _needs_fold_flags(spec, dataflow, arr):
-        request.applymarker(pytest.mark.xfail(
-            reason="the dense design builds GemmTile(m, n, k) without the plan's fold flags "
-                   "(needs `work = plan.work(t)` in Dense._mac_jobs)", strict=False))
+def test_reference_points_end_to_end(name, spec, dataflow, arr):
     res = run_layers(spec_ops(spec), systolic_hw(arr, arr, dataflow))
     assert res.summary["total_cycles"] == closed_form_cycles(spec_ops(spec)[0], arr, arr, dataflow)
 

@@ -28,7 +28,7 @@ from workloads import OpRecord, Trace
 
 from ..addresses import AddressMap
 from ..components.dram import DramFront
-from ..components.pe_array import GemmTile, PeArray
+from ..components.pe_array import PeArray
 from ..components.sram import Sram
 from ..components.vector_unit import VectorUnit, VectorWork
 from ..config import COMMON, HardwareConfig, kib, structure
@@ -253,11 +253,14 @@ class Design:
                               f"the global buffer ({kib(cap)}); use 'auto' or 'never'")
         return policy == "always" or (policy == "auto" and need <= cap and trace.n_steps > 1)
 
-    def plan_all(self, ops: list[OpRecord]) -> dict[int, TilePlan]:
+    def plan(self, op: OpRecord, prec: Precision) -> TilePlan:
+        """The one tiler, at `prec`, the buffers' tile budgets and the common grid's alignment."""
         b = self.buffers
-        return {op.op_id: plan_tiles(op, self.precision(op), b["act"].tile_budget,
-                                     b["weight"].tile_budget, b["out"].tile_budget, self.grid.cols)
-                for op in ops if op.is_mac}
+        return plan_tiles(op, prec, b["act"].tile_budget, b["weight"].tile_budget,
+                          b["out"].tile_budget, self.grid.cols, self.grid.rows)
+
+    def plan_all(self, ops: list[OpRecord]) -> dict[int, TilePlan]:
+        return {op.op_id: self.plan(op, self.precision(op)) for op in ops if op.is_mac}
 
     def prepare(self, trace: Trace) -> None:
         """Everything a run computes once: address map, weight and activation residency, tile
@@ -301,7 +304,7 @@ class Design:
         plan = self.plans[op.op_id]
         g, fmt = plan.geom, self.formats(op)
         for t in plan.tiles:
-            work = GemmTile(t.m * g.row_px, t.n1 - t.n0, (t.c1 - t.c0) * g.red_per_ch)
+            work = plan.work(t)
             yield self.builder.mac_job(step, op, g, t, {"main": ("pe", work)}, work.macs, fmt)
 
     def vector_work(self, step: int, op: OpRecord, elements: int) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from ..errors import ConfigError
 from ..jobs import Formats, JobBuilder, Stream, nbytes, tile_elements
 from ..pipeline import Access, TileJob
 from ..residency import ResidencyPlan
-from ..tiling import Precision, TilePlan, plan_tiles
+from ..tiling import Precision, TilePlan
 from .base import Design, design
 
 _pos = attrs.validators.gt(0)
@@ -262,10 +262,7 @@ class CambriconD(Design):
         return self._precision(op, False)
 
     def _plans(self, first: bool) -> dict[int, TilePlan]:
-        b = self.buffers
-        return {op.op_id: plan_tiles(op, self._precision(op, first), b["act"].tile_budget,
-                                     b["weight"].tile_budget, b["out"].tile_budget, self.grid.cols)
-                for op in self.ops if op.is_mac}
+        return {op.op_id: self.plan(op, self._precision(op, first)) for op in self.ops if op.is_mac}
 
     # ------------------------------------------------------------- analysis
     def _analyse(self, ops: list[OpRecord]) -> None:

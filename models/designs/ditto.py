@@ -34,7 +34,7 @@ from ..config import (
 from ..errors import ConfigError
 from ..jobs import nbytes, offsets, tile_elements
 from ..pipeline import Access, Barrier, TileJob
-from ..tiling import Precision, TilePlan, plan_tiles
+from ..tiling import Precision, TilePlan
 from .base import BaseParams, Design, design, register_variant
 from .dense import Dense
 
@@ -217,9 +217,7 @@ class Ditto(Design):
             p, f, info = self.params, self.formats(op), self.info[op.op_id]
             prec = Precision(f.act * (1 if from_delta else 2), f.weight * (2 if info.second_w else 1), f.out,
                              int(math.ceil(p.acc_bytes + p.b_acc_bits / 8)))
-            b = self.buffers
-            plan = self._diff_plans[key] = plan_tiles(op, prec, b["act"].tile_budget, b["weight"].tile_budget,
-                                                      b["out"].tile_budget, self.grid.cols)
+            plan = self._diff_plans[key] = self.plan(op, prec)
         return plan
 
     # -- the step loop hooks ---------------------------------------------------------------
