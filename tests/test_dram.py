@@ -205,15 +205,17 @@ def test_bad_parameter_values_are_config_errors():
 def _state(m):
     out = [m.refreshes]
     for ch in m.channels:
-        # per-bank state stays plain Python ints (numpy scalars would slow the fast path down)
-        for v in (ch.open_row, ch.act_ck, ch.pre_ready, ch.act_ready, ch.col_ready, ch.last_act,
-                  ch.last_act_grp, *ch.faw, [ch.last_col, ch.last_grp, ch.next_ref]):
-            assert all(type(x) is int for x in v), v
+        # per-bank state stays plain Python ints (numpy scalars would slow the scheduler down)
+        for v in (ch.open_row, ch.act_ck, ch.pre_ready, ch.act_ready, ch.col_ready, ch.bank_col,
+                  *ch.act_t, *ch.act_g, ch.q_rd, ch.q_wr, *ch.holes,
+                  [ch.last_col, ch.last_grp, ch.next_ref]):
+            assert all(type(x) is int for x in v if type(x) is not bool), v
         assert type(ch.last_wr) is bool
         out.append((list(ch.open_row), list(ch.act_ck), list(ch.pre_ready),
-                    list(ch.act_ready), list(ch.col_ready), ch.last_col, ch.last_grp,
-                    ch.last_wr, list(ch.last_act), list(ch.last_act_grp),
-                    [list(f) for f in ch.faw], ch.next_ref))
+                    list(ch.act_ready), list(ch.col_ready), list(ch.bank_col), ch.last_col,
+                    ch.last_grp, ch.last_wr, [list(a) for a in ch.act_t],
+                    [list(a) for a in ch.act_g], sorted(ch.q_rd), sorted(ch.q_wr),
+                    [list(h) for h in ch.holes], ch.next_ref))
     return out
 
 
