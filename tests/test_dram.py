@@ -214,7 +214,7 @@ def _state(m):
         out.append((list(ch.open_row), list(ch.act_ck), list(ch.pre_ready),
                     list(ch.act_ready), list(ch.col_ready), list(ch.bank_col), ch.last_col,
                     ch.last_grp, ch.last_wr, [list(a) for a in ch.act_t],
-                    [list(a) for a in ch.act_g], sorted(ch.q_rd), sorted(ch.q_wr),
+                    [list(a) for a in ch.act_g], list(ch.q_rd), list(ch.q_wr),
                     [list(h) for h in ch.holes], ch.next_ref))
     return out
 

@@ -37,8 +37,8 @@ per all-bank refresh of a channel. Preset values and sources are in `dram_preset
 from __future__ import annotations
 
 import bisect
-import heapq
 import math
+import operator
 
 import attrs
 import numpy as np
@@ -51,6 +51,8 @@ from .base import MemoryModel, MemoryResponse
 _FIELDS = ("row", "bank", "bankgroup", "rank", "column", "channel")
 _NEG = -(1 << 50)  # "long ago" in clocks
 _NEVER = 1 << 62  # next refresh when refresh is off (fast path)
+_MAX_HOLES = 16  # bus gaps remembered per channel (the oldest is forgotten)
+_HI = operator.itemgetter(3)
 
 
 def _check_mapping(_inst, _attr, value: str) -> None:
@@ -173,7 +175,7 @@ class _Channel:
         self.holes = []                    # bus gaps left by stalls: [lo, lo_grp, lo_wr, hi, hi_grp, hi_wr]
         self.act_t = [[] for _ in range(ranks)]  # recent ACT times per rank, sorted
         self.act_g = [[] for _ in range(ranks)]  # their bank groups
-        self.q_rd = []                     # min-heaps: the queue_depth latest column times
+        self.q_rd = []                     # sorted: the queue_depth latest column times
         self.q_wr = []
         self.next_ref = trefi_ck
 
@@ -299,8 +301,7 @@ class DramModel(MemoryModel):
             ends = np.cumsum(counts)
             parts = [(c, order[ends[c] - counts[c]:ends[c]]) for c in range(p.channels)
                      if counts[c]]
-        start = first_data = done = None
-        misses = acts = refs = 0
+        work = []
         for c, sel in parts:
             b, r, g = bank[sel], row[sel], grp[sel]
             w = wr[sel] if per_wr else np.full(len(b), wr, bool)
@@ -315,16 +316,12 @@ class DramModel(MemoryModel):
                 cut = np.flatnonzero((b[1:] != b[:-1]) | (r[1:] != r[:-1]) | (w[1:] != w[:-1])) + 1
                 heads = np.concatenate(([0], cut))
                 cnts = np.diff(np.concatenate((heads, [n])))
-                runs = zip(b[heads].tolist(), r[heads].tolist(), g[heads].tolist(),
-                           cnts.tolist(), w[heads].tolist())
+                runs = list(zip(b[heads].tolist(), r[heads].tolist(), g[heads].tolist(),
+                                cnts.tolist(), w[heads].tolist()))
             else:
                 runs = ((int(b[0]), int(r[0]), int(g[0]), 1, bool(w[0])),)
-            res = self._schedule(self.channels[c], runs, arr)
-            if start is None:
-                start, first_data, done = res[0], res[1], res[2]
-            else:
-                start, first_data, done = min(start, res[0]), min(first_data, res[1]), max(done, res[2])
-            misses += res[3]; acts += res[4]; refs += res[5]
+            work.append((self.channels[c], runs))
+        start, first_data, done, misses, acts, refs = self._schedule(work, arr)
         n = len(bursts)
         n_wr = int(np.count_nonzero(wr)) if per_wr else (n if wr else 0)
         return self._response(arrival_ps, start, first_data, done, nbytes, n, n_wr, misses,
@@ -424,21 +421,8 @@ class DramModel(MemoryModel):
                             return None
                         pos += cnt
                         seen[bank] = (row, (pos - 1) // window)
-        start = first_data = done = None
-        misses = acts = refs = 0
-        for c in range(nch):
-            if runs[c]:
-                res = self._schedule(chans[c], runs[c], arr)
-                if start is None:
-                    start, first_data, done = res[0], res[1], res[2]
-                else:
-                    if res[0] < start:
-                        start = res[0]
-                    if res[1] < first_data:
-                        first_data = res[1]
-                    if res[2] > done:
-                        done = res[2]
-                misses += res[3]; acts += res[4]; refs += res[5]
+        start, first_data, done, misses, acts, refs = self._schedule(
+            [(chans[c], runs[c]) for c in range(nch) if runs[c]], arr)
         n = last - first + 1
         return self._response(arrival_ps, start, first_data, done, nbytes, n, n if wr else 0,
                               misses, acts, refs)
@@ -498,8 +482,9 @@ class DramModel(MemoryModel):
                 return t
             t = nt
 
-    def _schedule(self, st: _Channel, runs, arr: int):
-        """Time runs [(bank, row, grp, count, wr)] of one channel, in schedule order.
+    def _schedule(self, work, arr: int):
+        """Time, for each (channel state, runs [(bank, row, grp, count, wr)]) of `work`, the runs
+        in schedule order.
 
         Per burst: admission (the queue holds `queue_depth` bursts per direction: a burst enters
         when the queue_depth-th latest earlier column command has issued), ACT on a row miss
@@ -508,179 +493,185 @@ class DramModel(MemoryModel):
         admission) that keeps the column-to-column gaps (tCCD_S/L, turnarounds) to its bus
         neighbours: either in a gap an earlier stall left on the bus, or after the bus tail.
         Bursts of other banks thus overtake a burst that waits for its bank (bank parallelism);
-        each bank's bursts stay in order. Returns (first command, first data, last data end,
-        misses, ACTs, refreshes) in clocks.
+        each bank's bursts stay in order. Returns (first command, first data, last data end:
+        min, min, max over the channels; misses, ACTs, refreshes: sums) in clocks.
         """
         (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
          qrd, qwr, hole_min) = self._consts
-        open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
-        act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
-        holes = st.holes
-        if holes and holes[0][3] <= arr:
-            holes[:] = [h for h in holes if h[3] > arr]
-        hist = arr - self._act_hist  # older ACTs cannot constrain an ACT at or after arr
-        for r, at in enumerate(st.act_t):
-            if at and at[0] < hist:
-                k = bisect.bisect_left(at, hist)
-                del at[:k]
-                del st.act_g[r][:k]
-        nr = st.next_ref if ref_on else _NEVER
+        hist = self._act_hist
+        p = self.params
+        trrd_l, trrd_s, tfaw = p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck
         first_cmd = first_data = done = None
         misses = acts = refs = 0
-        heappushpop, heappush = heapq.heappushpop, heapq.heappush
-        for b, row, grp, cnt, wr in runs:
-            if wr:
-                lat, rec, q, Q = tcwl, rec_wr, st.q_wr, qwr
-            else:
-                lat, rec, q, Q = tcl, rec_rd, st.q_rd, qrd
-            m = 0
-            just = False  # the burst right after its ACT completes even if a refresh is due
-            while m < cnt:
-                adm = q[0] if len(q) >= Q and q[0] > arr else arr
-                if open_row[b] != row:
-                    t = adm
-                    pre = None
-                    if open_row[b] >= 0:
-                        pre = pre_ready[b]
-                        if t > pre:
-                            pre = t
-                        x = act_ck[b] + tras
-                        if x > pre:
-                            pre = x
-                        t = pre + trp
-                    if act_ready[b] > t:
-                        t = act_ready[b]
-                    r = b // bpr
-                    t = self._act_slot(st, r, grp, t)
-                    if t >= nr:
-                        refs += self._refresh(st, t)
-                        nr = st.next_ref
-                        continue
-                    open_row[b] = row
-                    act_ck[b] = t
-                    act_ready[b] = t + trc
-                    col_ready[b] = t + trcd
-                    if pre_ready[b] < t:
-                        pre_ready[b] = t
-                    at = st.act_t[r]
-                    i = bisect.bisect_right(at, t)
-                    at.insert(i, t)
-                    st.act_g[r].insert(i, grp)
-                    misses += 1
-                    acts += 1
-                    x = pre if pre is not None else t
-                    if first_cmd is None or x < first_cmd:
-                        first_cmd = x
-                    just = True
-                R = col_ready[b]
-                x = bank_col[b] + gl
-                if x > R:
-                    R = x
-                if adm > R:
-                    R = adm
-                hole = -1
-                if holes and holes[-1][3] > R:  # try the gaps stalls left on the bus
-                    for hi_, h in enumerate(holes):
-                        lo, lg, lw, hi, hg, hw = h
-                        if hi <= R:
-                            continue
-                        g = gl if lg == grp else gs
-                        if lw != wr:
-                            x = wtr if lw else rtw
-                            if x > g:
-                                g = x
-                        c = lo + g
-                        if R > c:
-                            c = R
-                        g = gl if hg == grp else gs
-                        if hw != wr:
-                            x = wtr if wr else rtw
-                            if x > g:
-                                g = x
-                        if c + g <= hi:
-                            hole = hi_
-                            break
-                if hole >= 0:
-                    take = 1
-                    if c >= nr and not just:
-                        refs += self._refresh(st, c)
-                        nr = st.next_ref
-                        continue
-                    lo, lg, lw, hi, hg, hw = holes[hole]
-                    new = []
-                    if c - lo >= hole_min:
-                        new.append([lo, lg, lw, c, grp, wr])
-                    if hi - c >= hole_min:
-                        new.append([c, grp, wr, hi, hg, hw])
-                    holes[hole:hole + 1] = new
-                    end = c
-                else:  # after the bus tail; the rest of the run follows at tCCD_L
-                    lc = st.last_col
-                    if lc > _NEG:
-                        g = gl if st.last_grp == grp else gs
-                        if st.last_wr != wr:
-                            x = wtr if st.last_wr else rtw
-                            if x > g:
-                                g = x
-                        c = lc + g
-                        if R > c:
-                            if R >= nr and not just:
-                                refs += self._refresh(st, R)
-                                nr = st.next_ref
-                                continue
-                            if R - lc >= hole_min:  # a stall: later bursts may fill the gap
-                                holes.append([lc, st.last_grp, st.last_wr, R, grp, wr])
-                                if len(holes) > 64:
-                                    del holes[0]
-                            c = R
-                    else:
-                        c = R
-                    if c >= nr and not just:
-                        refs += self._refresh(st, c)
-                        nr = st.next_ref
-                        continue
-                    rest = cnt - m
-                    if c >= nr:
-                        take = 1
-                    else:
-                        take = (nr - c - 1) // gl + 1
-                        if take > rest:
-                            take = rest
-                    end = c + (take - 1) * gl
-                    st.last_col = end
-                    st.last_grp = grp
-                    st.last_wr = wr
-                # commit the `take` bursts c, c + gl, ..., end on bank b
-                just = False
-                bank_col[b] = end
-                x = end + rec
-                if x > pre_ready[b]:
-                    pre_ready[b] = x
-                if take == 1:
-                    if len(q) >= Q:
-                        heappushpop(q, c)
-                    else:
-                        heappush(q, c)
-                elif take >= Q:
-                    q[:] = range(end - (Q - 1) * gl, end + 1, gl)
+        insort = bisect.insort
+        closed = self.params.page_policy == "closed"
+        for st, runs in work:
+            open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
+            act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
+            holes = st.holes
+            if holes and holes[0][3] <= arr:
+                holes[:] = [h for h in holes if h[3] > arr]
+            nr = st.next_ref if ref_on else _NEVER
+            refs0 = refs
+            for b, row, grp, cnt, wr in runs:
+                if wr:
+                    lat, rec, q, Q = tcwl, rec_wr, st.q_wr, qwr
                 else:
-                    for x in range(c, end + 1, gl):
-                        if len(q) >= Q:
-                            heappushpop(q, x)
+                    lat, rec, q, Q = tcl, rec_rd, st.q_rd, qrd
+                m = 0
+                just = False  # the burst right after its ACT completes even if a refresh is due
+                while m < cnt:
+                    adm = q[0] if len(q) >= Q and q[0] > arr else arr
+                    if open_row[b] != row:
+                        t = adm
+                        pre = None
+                        if open_row[b] >= 0:
+                            pre = pre_ready[b]
+                            if t > pre:
+                                pre = t
+                            x = act_ck[b] + tras
+                            if x > pre:
+                                pre = x
+                            t = pre + trp
+                        if act_ready[b] > t:
+                            t = act_ready[b]
+                        r = b // bpr
+                        at = st.act_t[r]
+                        if len(at) > 8 and at[0] < arr - hist:  # cannot constrain ACTs >= arr
+                            k = bisect.bisect_left(at, arr - hist)
+                            del at[:k]
+                            del st.act_g[r][:k]
+                        ag = st.act_g[r]
+                        if at:  # common case: after every earlier ACT of the rank
+                            x = at[-1] + (trrd_l if ag[-1] == grp else trrd_s)
+                            if t < x or (len(at) >= 4 and t < at[-4] + tfaw):
+                                t = self._act_slot(st, r, grp, t)
+                        if t >= nr:
+                            refs += self._refresh(st, t)
+                            nr = st.next_ref
+                            continue
+                        open_row[b] = row
+                        act_ck[b] = t
+                        act_ready[b] = t + trc
+                        col_ready[b] = t + trcd
+                        if pre_ready[b] < t:
+                            pre_ready[b] = t
+                        i = bisect.bisect_right(at, t)
+                        at.insert(i, t)
+                        ag.insert(i, grp)
+                        misses += 1
+                        acts += 1
+                        x = pre if pre is not None else t
+                        if first_cmd is None or x < first_cmd:
+                            first_cmd = x
+                        just = True
+                    R = col_ready[b]
+                    x = bank_col[b] + gl
+                    if x > R:
+                        R = x
+                    if adm > R:
+                        R = adm
+                    hole = -1
+                    if holes and holes[-1][3] > R:  # try the gaps stalls left on the bus
+                        for hi_ in range(bisect.bisect_right(holes, R, key=_HI), len(holes)):
+                            lo, lg, lw, hi, hg, hw = holes[hi_]
+                            g = gl if lg == grp else gs
+                            if lw != wr:
+                                x = wtr if lw else rtw
+                                if x > g:
+                                    g = x
+                            c = lo + g
+                            if R > c:
+                                c = R
+                            g = gl if hg == grp else gs
+                            if hw != wr:
+                                x = wtr if wr else rtw
+                                if x > g:
+                                    g = x
+                            if c + g <= hi:
+                                hole = hi_
+                                break
+                    if hole >= 0:
+                        take = 1
+                        if c >= nr and not just:
+                            refs += self._refresh(st, c)
+                            nr = st.next_ref
+                            continue
+                        lo, lg, lw, hi, hg, hw = holes[hole]
+                        new = []
+                        if c - lo >= hole_min:
+                            new.append([lo, lg, lw, c, grp, wr])
+                        if hi - c >= hole_min:
+                            new.append([c, grp, wr, hi, hg, hw])
+                        holes[hole:hole + 1] = new
+                        end = c
+                    else:  # after the bus tail; the rest of the run follows at tCCD_L
+                        lc = st.last_col
+                        if lc > _NEG:
+                            g = gl if st.last_grp == grp else gs
+                            if st.last_wr != wr:
+                                x = wtr if st.last_wr else rtw
+                                if x > g:
+                                    g = x
+                            c = lc + g
+                            if R > c:
+                                if R >= nr and not just:
+                                    refs += self._refresh(st, R)
+                                    nr = st.next_ref
+                                    continue
+                                if R - lc >= hole_min:  # a stall: later bursts may fill the gap
+                                    holes.append([lc, st.last_grp, st.last_wr, R, grp, wr])
+                                    if len(holes) > _MAX_HOLES:
+                                        del holes[0]
+                                c = R
                         else:
-                            heappush(q, x)
-                if first_cmd is None or c < first_cmd:
-                    first_cmd = c
-                x = c + lat
-                if first_data is None or x < first_data:
-                    first_data = x
-                x = end + lat + bck
-                if done is None or x > done:
-                    done = x
-                m += take
-        self.refreshes += refs
-        if self.params.page_policy == "closed":
-            self._close_all(st)
+                            c = R
+                        if c >= nr and not just:
+                            refs += self._refresh(st, c)
+                            nr = st.next_ref
+                            continue
+                        rest = cnt - m
+                        if c >= nr:
+                            take = 1
+                        else:
+                            take = (nr - c - 1) // gl + 1
+                            if take > rest:
+                                take = rest
+                        end = c + (take - 1) * gl
+                        st.last_col = end
+                        st.last_grp = grp
+                        st.last_wr = wr
+                    # commit the `take` bursts c, c + gl, ..., end on bank b
+                    just = False
+                    bank_col[b] = end
+                    x = end + rec
+                    if x > pre_ready[b]:
+                        pre_ready[b] = x
+                    if hole >= 0:
+                        insort(q, c)
+                        if len(q) > Q:
+                            del q[0]
+                    elif take >= Q:
+                        q[:] = range(end - (Q - 1) * gl, end + 1, gl)
+                    else:  # after the tail: later than every queued column time
+                        if take == 1:
+                            q.append(c)
+                        else:
+                            q.extend(range(c, end + 1, gl))
+                        if len(q) > Q:
+                            del q[:len(q) - Q]
+                    if first_cmd is None or c < first_cmd:
+                        first_cmd = c
+                    x = c + lat
+                    if first_data is None or x < first_data:
+                        first_data = x
+                    x = end + lat + bck
+                    if done is None or x > done:
+                        done = x
+                    m += take
+            self.refreshes += refs - refs0
+            if closed:
+                self._close_all(st)
         return first_cmd, first_data, done, misses, acts, refs
 
     def _close_all(self, st: _Channel) -> None:
