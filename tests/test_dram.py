@@ -62,7 +62,8 @@ def test_streaming_bandwidth_never_exceeds_peak(name):
         m = mem(name)
         bw, hit_rate = stream(m, 1 << 21, write=write)
         assert 0.3 * m.peak_bandwidth_gbps() < bw <= m.peak_bandwidth_gbps()
-        assert hit_rate > 0.95
+        per_row = m.params.columns // m.params.burst_length  # one miss per row at best
+        assert hit_rate > min(0.95, 1 - 1.5 / per_row)
 
 
 def test_refresh_costs_about_trfc_over_trefi():
