@@ -214,6 +214,7 @@ class DramModel(MemoryModel):
                         self.burst_ck, self._rtw_gap, self._wtr_gap, self._rec_rd, self._rec_wr,
                         p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s)
         self._act_hist = max(p.tfaw_ck, p.trrd_l_ck, p.trrd_s_ck)
+        self._rrd_faw = (p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck)
         self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
@@ -347,6 +348,12 @@ class DramModel(MemoryModel):
         self._block = sizes["column"] * self.params.channels  # bursts per (bank, row) block
         self._upper = [(n, s) for n, s in self._fields if n not in low]
         self._blocks = {}  # decode cache: block -> (bank, row, group)
+        p = self.params
+        self._energy = (p.act_energy_pj, p.ref_energy_pj, self.burst_bytes * 8,
+                        p.wr_energy_pj_per_bit, p.rd_energy_pj_per_bit)
+        self._fast1 = (self._block, p.channels, self._fast_col_low, self._ncol, p.tck_ps,
+                       p.ctrl_delay_ck, self._act_hist, p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck,
+                       p.page_policy == "closed")
 
     def _decode_block(self, u: int):
         """(bank, row, group) of block u (burst index // `_block`), as `_decode` would give."""
@@ -376,6 +383,8 @@ class DramModel(MemoryModel):
 
     def _service_fast(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
         """Time a contiguous call over per-channel row runs; None where FR-FCFS would reorder."""
+        if first // self._block == last // self._block:
+            return self._service_one_block(first, last, wr, arrival_ps, nbytes)
         p = self.params
         S, nch, col_low, ncol = self._block, p.channels, self._fast_col_low, self._ncol
         window = p.write_queue_depth if wr else p.read_queue_depth
@@ -427,6 +436,189 @@ class DramModel(MemoryModel):
         return self._response(arrival_ps, start, first_data, done, nbytes, n, n if wr else 0,
                               misses, acts, refs)
 
+    def _service_one_block(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
+        """A call inside one (bank, row) block: at most one run per channel, nothing to reorder.
+
+        Each channel's run is timed inline, as `_schedule` would time it, in its common case:
+        the whole run issues in one piece after the bus tail (no bus gap to fill, no refresh
+        due before its column commands). Nothing is committed for a channel until that is
+        known; any other case hands the channel to `_schedule` (its only side effects before
+        committing, dropping expired gaps and ACT history, are idempotent).
+        """
+        (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
+         qrd, qwr, hole_min) = self._consts
+        (S, nch, col_low, ncol, tck, ctrl, hist, trrd_l, trrd_s, tfaw, closed) = self._fast1
+        arr = math.ceil(arrival_ps / tck - 1e-9) + ctrl
+        u = first // S
+        run = self._blocks.get(u)
+        if run is None:
+            run = self._decode_block(u)
+        b, row, grp = run
+        if wr:
+            lat, rec, Q = tcwl, rec_wr, qwr
+        else:
+            lat, rec, Q = tcl, rec_rd, qrd
+        first_cmd = first_data = done = None
+        misses = acts = refs = 0
+        chans = self.channels
+        lo_c = u * S
+        for ch in range(nch):
+            if nch == 1:
+                cnt = last - first + 1
+            elif col_low:
+                hi = lo_c + ncol - 1
+                cnt = (last if last < hi else hi) - (first if first > lo_c else lo_c) + 1
+                lo_c += ncol
+                if cnt <= 0:
+                    continue
+            else:
+                cnt = (last - ch) // nch - (first - 1 - ch) // nch
+                if cnt <= 0:
+                    continue
+            st = chans[ch]
+            holes = st.holes
+            if holes and holes[0][3] <= arr:
+                holes[:] = [h for h in holes if h[3] > arr]
+            nr = st.next_ref if ref_on else _NEVER
+            q = st.q_wr if wr else st.q_rd
+            adm = q[0] if len(q) >= Q and q[0] > arr else arr
+            ok = True
+            act = None
+            open_b = st.open_row[b]
+            if open_b != row:  # --- ACT (as in `_schedule`)
+                t = adm
+                pre = None
+                if open_b >= 0:
+                    pre = st.pre_ready[b]
+                    if t > pre:
+                        pre = t
+                    x = st.act_ck[b] + tras
+                    if x > pre:
+                        pre = x
+                    t = pre + trp
+                x = st.act_ready[b]
+                if x > t:
+                    t = x
+                r = b // bpr
+                at = st.act_t[r]
+                ag = st.act_g[r]
+                if len(at) > 8 and at[0] < arr - hist:
+                    k = bisect.bisect_left(at, arr - hist)
+                    del at[:k]
+                    del ag[:k]
+                if at:
+                    last_a = at[-1]
+                    x = last_a + (trrd_l if ag[-1] == grp else trrd_s)
+                    y = at[-4] + tfaw if len(at) >= 4 else _NEG
+                    if t < x or t < y:
+                        if t >= last_a:  # after every earlier ACT: tRRD and tFAW to the last ones
+                            t = x if x > y else y
+                        else:
+                            t = self._act_slot(st, r, grp, t)
+                if t < nr:
+                    act = t
+                    R = t + trcd
+                else:
+                    ok = False
+            else:
+                R = st.col_ready[b]
+            if ok:  # --- column commands after the bus tail, in one piece
+                x = st.bank_col[b] + gl
+                if x > R:
+                    R = x
+                if adm > R:
+                    R = adm
+                gap = False
+                if holes and holes[-1][3] > R:
+                    ok = False
+                else:
+                    lc = st.last_col
+                    c = R
+                    if lc > _NEG:
+                        lg = st.last_grp
+                        g = gl if lg == grp else gs
+                        lw = st.last_wr
+                        if lw != wr:
+                            x = wtr if lw else rtw
+                            if x > g:
+                                g = x
+                        if lc + g < R:
+                            gap = R - lc >= hole_min
+                        else:
+                            c = lc + g
+                    end = c + (cnt - 1) * gl
+                    if end >= nr and (act is None or cnt > 1):  # a refresh first: `_schedule`
+                        ok = False
+            if not ok:
+                s, fd, dn, mi, ac, rf = self._schedule(((st, ((b, row, grp, cnt, wr),)),), arr)
+                misses += mi
+                acts += ac
+                refs += rf
+                if first_cmd is None or s < first_cmd:
+                    first_cmd = s
+                if first_data is None or fd < first_data:
+                    first_data = fd
+                if done is None or dn > done:
+                    done = dn
+                continue
+            pre_ready = st.pre_ready
+            if act is not None:  # commit the ACT
+                st.open_row[b] = row
+                st.act_ck[b] = act
+                st.act_ready[b] = act + trc
+                st.col_ready[b] = act + trcd
+                if act >= at[-1] if at else True:
+                    at.append(act)
+                    ag.append(grp)
+                else:
+                    i = bisect.bisect_right(at, act)
+                    at.insert(i, act)
+                    ag.insert(i, grp)
+                misses += 1
+                acts += 1
+                s = pre if pre is not None else act
+            else:
+                s = c
+            if gap:
+                holes.append([lc, lg, lw, R, grp, wr])
+                if len(holes) > _MAX_HOLES:
+                    del holes[0]
+            st.last_col = end
+            st.last_grp = grp
+            st.last_wr = wr
+            st.bank_col[b] = end
+            x = end + rec  # > act: covers pre_ready >= ACT
+            if x > pre_ready[b]:
+                pre_ready[b] = x
+            if cnt >= Q:
+                q[:] = range(end - (Q - 1) * gl, end + 1, gl)
+            else:
+                if cnt == 1:
+                    q.append(c)
+                else:
+                    q.extend(range(c, end + 1, gl))
+                if len(q) > Q:
+                    del q[:len(q) - Q]
+            if first_cmd is None or s < first_cmd:
+                first_cmd = s
+            x = c + lat
+            if first_data is None or x < first_data:
+                first_data = x
+            x = end + lat + bck
+            if done is None or x > done:
+                done = x
+            if closed:
+                self._close_all(st)
+        n = last - first + 1  # as `_response`, inline
+        e_act, e_ref, bits, e_wr, e_rd = self._energy
+        energy = (acts * e_act + refs * e_ref
+                  + bits * ((n * e_wr + 0 * e_rd) if wr else (0 * e_wr + n * e_rd)))
+        x = math.ceil(first_cmd * tck - 1e-6)
+        a = int(arrival_ps)
+        return MemoryResponse(a if a > x else x,
+                              math.ceil(first_data * tck - 1e-6), math.ceil(done * tck - 1e-6),
+                              nbytes, n - misses, misses, energy)
+
     # ------------------------------------------------------------------ scheduling
     def _frfcfs(self, st: _Channel, bank, row, window: int):
         """Schedule order (indices) after per-bank row grouping in fixed windows, or None."""
@@ -451,12 +643,12 @@ class DramModel(MemoryModel):
     def _act_slot(self, st: _Channel, r: int, grp: int, t: int) -> int:
         """Earliest ACT time >= t on rank r that keeps tRRD_S/L to both neighbouring ACTs and at
         most four ACTs in any tFAW window (ACTs may go between earlier-scheduled ones)."""
-        p = self.params
         at, ag = st.act_t[r], st.act_g[r]
-        rl, rs, faw = p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck
+        rl, rs, faw = self._rrd_faw
         n = len(at)
+        bisect_right = bisect.bisect_right
         while True:
-            i = bisect.bisect_right(at, t)
+            i = bisect_right(at, t)
             nt = t
             if i:
                 x = at[i - 1] + (rl if ag[i - 1] == grp else rs)
@@ -464,20 +656,25 @@ class DramModel(MemoryModel):
                     nt = x
             if i < n:
                 gap = rl if ag[i] == grp else rs
-                if at[i] - t < gap:
+                if at[i] - t < gap:  # too close to the next ACT
                     x = at[i] + gap
                     if x > nt:
                         nt = x
             if nt == t and n >= 4:
-                # windows of five consecutive ACTs (t inserted at index i) must span >= tFAW
-                for s in range(max(0, i - 4), min(i, n - 4) + 1):
-                    lo = at[s] if s < i else t
-                    e = s + 4  # combined index of the window's last ACT
-                    hi = t if e == i else at[e - 1]
-                    if hi - lo < faw:
-                        x = at[s] + faw if e == i else at[i] + (rl if ag[i] == grp else rs)
-                        if x > nt:
-                            nt = x
+                # windows of five consecutive ACTs (t inserted at index i) must span >= tFAW:
+                # the one ending at t moves t to at[i-4] + tFAW; any other one (t not last)
+                # moves t past the next ACT (at[i] + tRRD)
+                if i >= 4 and t - at[i - 4] < faw:
+                    nt = at[i - 4] + faw
+                if i < n:
+                    hi = i if i <= n - 4 else n - 4
+                    s0 = i - 3 if i >= 3 else 0
+                    for s in range(s0, hi + 1):
+                        if (at[s + 3] - at[s] if s < i else at[i + 3] - t) < faw:
+                            x = at[i] + (rl if ag[i] == grp else rs)
+                            if x > nt:
+                                nt = x
+                            break
             if nt == t:
                 return t
             t = nt
@@ -543,9 +740,14 @@ class DramModel(MemoryModel):
                             del st.act_g[r][:k]
                         ag = st.act_g[r]
                         if at:  # common case: after every earlier ACT of the rank
-                            x = at[-1] + (trrd_l if ag[-1] == grp else trrd_s)
-                            if t < x or (len(at) >= 4 and t < at[-4] + tfaw):
-                                t = self._act_slot(st, r, grp, t)
+                            la = at[-1]
+                            x = la + (trrd_l if ag[-1] == grp else trrd_s)
+                            y = at[-4] + tfaw if len(at) >= 4 else _NEG
+                            if t < x or t < y:
+                                if t >= la:  # still after them: tRRD and tFAW to the last ones
+                                    t = x if x > y else y
+                                else:
+                                    t = self._act_slot(st, r, grp, t)
                         if t >= nr:
                             refs += self._refresh(st, t)
                             nr = st.next_ref
@@ -556,9 +758,13 @@ class DramModel(MemoryModel):
                         col_ready[b] = t + trcd
                         if pre_ready[b] < t:
                             pre_ready[b] = t
-                        i = bisect.bisect_right(at, t)
-                        at.insert(i, t)
-                        ag.insert(i, grp)
+                        if not at or t >= at[-1]:
+                            at.append(t)
+                            ag.append(grp)
+                        else:
+                            i = bisect.bisect_right(at, t)
+                            at.insert(i, t)
+                            ag.insert(i, grp)
                         misses += 1
                         acts += 1
                         x = pre if pre is not None else t
