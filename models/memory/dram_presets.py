@@ -100,11 +100,14 @@ LPDDR4_2400_X32 = dict(
     act_energy_pj=_DDR4_ACT_PJ * (4 / 8) * _LP_VDD2, ref_energy_pj=_DDR4_REF_PJ * (16 / 64) * _LP_VDD2,
 )
 
-# LPDDR5-6400, one x16 channel: Ramulator 2's LPDDR5_8Gb_x16 organisation (4 bank groups x 4
-# banks, 32K rows, 1K columns) and LPDDR5_6400 timings (CK 1250 ps, WCK:CK 4:1, BL16 = 2 CK;
-# nCL 17, nRCD 15, nRP 15, nRAS 34, nRC 49, nWR 28, nRTP 8, nCWL 9, nCCD_S/L 2/4, nWTR_L 10 CK;
-# tRRD 5 ns, tFAW 20 ns, tRFCab (8 Gb) 210 ns, tREFI 3906 ns, JESD209-5B). This model's clock
-# is the data-rate half period (312.5 ps, 6400 MT/s DDR), so every CK value is x4 here.
+# LPDDR5-6400, one x16 channel. Follows Ramulator 2 (CMU-SAFARI/ramulator2 @ c5b1c3a,
+# python/ramulator/dram/lpddr5.py): organisation preset LPDDR5_8Gb_x16 (8 Gb, x16, 1 rank,
+# 4 bank groups x 4 banks, 32K rows, 1K columns) and timing preset LPDDR5_6400 (CK 1250 ps,
+# CKR 4:1, BG mode; nBL_min 2 = BL16; nCL 17, nRCD 15, nRP 15, nRAS 34, nRC 49, nWR 28, nRTP 8,
+# nCWL 9, nCCDS/L 2/4, nWTRL 10 CK) with its secondary timings from JESD209-5B (nRRDS = nRRDL =
+# max(4, 5 ns) = 4, nFAW = max(16, 20 ns) = 16, tRFCab 8 Gb 210 ns = 168, tREFI 3906 ns = 3125 CK)
+# and its read->write gap nCL + nBL_min + 2 - nCWL = 12 CK. This model's clock is the data-rate
+# half period (312.5 ps, 6400 MT/s DDR), so every CK value is x4 here.
 LPDDR5_6400 = dict(
     channels=1, ranks=1, bank_groups=4, banks_per_group=4, rows=32768, columns=1024,
     bus_width_bits=16, burst_length=16, tck_ps=312.5,
@@ -129,6 +132,48 @@ HBM2_2000_128B = dict(
     ref_energy_pj=_DDR4_REF_PJ * (4 / 64),
 )
 
+# DDR5-4800B (JEDEC JESD79-5 speed bin 40-39-39, tCK 416.67 ps), 16 Gb x8 device (8 bank groups
+# x 4 banks, 64K rows, 1K columns, 1 KB page), BL16. One DIMM channel = two independent 32-bit
+# subchannels (modelled as 2 channels, 4 x8 devices each: 64 B per burst, 4 KiB row per
+# subchannel). JESD79-5 values: tRAS 32 ns, tRC = tRAS + tRP, tWR 30 ns, tRTP 7.5 ns, CWL = CL - 2,
+# tCCD_S 8 nCK (BL16), tCCD_L max(8 nCK, 5 ns), tRRD_S 8 nCK, tRRD_L max(8 nCK, 5 ns), tFAW (1 KB
+# page) 32 nCK, tWTR_L 10 ns, tRFC1 (16 Gb) 295 ns, tREFI 3.9 us; read->write = CL + BL/2 - CWL
+# + 2. Ramulator 2's DDR5_4800BN preset has 36-36-36 and tFAW 20 ns = 48 nCK instead; its
+# tCCD_L_WR (48 nCK, same-group writes) has no counterpart here (one tCCD_L for both).
+# Energy: estimates scaled from DDR4 (VDD 1.1 V; 4 KB subchannel page; 64 Gb per subchannel).
+_DDR5_VDD2 = (1.1 / 1.2) ** 2
+DDR5_4800 = dict(
+    channels=2, ranks=1, bank_groups=8, banks_per_group=4, rows=65536, columns=1024,
+    bus_width_bits=32, burst_length=16, tck_ps=2500 / 6,
+    trcd_ck=39, trp_ck=39, tcl_ck=40, tcwl_ck=38, tras_ck=77, trc_ck=116,
+    tccd_s_ck=8, tccd_l_ck=12, trrd_s_ck=8, trrd_l_ck=12, tfaw_ck=32,
+    twr_ck=72, twtr_ck=24, trtw_ck=40 + 8 - 38 + 2, trtp_ck=18, trefi_ck=9360, trfc_ck=708,
+    act_energy_pj=_DDR4_ACT_PJ * (4 / 8) * _DDR5_VDD2,
+    rd_energy_pj_per_bit=15.0 * _DDR5_VDD2, wr_energy_pj_per_bit=15.0 * _DDR5_VDD2,
+    ref_energy_pj=_DDR4_REF_PJ * (295 / 350) * _DDR5_VDD2,
+)
+
+# HBM3-6400, one 32-bit pseudo channel (JEDEC JESD238: 16 channels x 64 bit per stack, two
+# 32-bit pseudo channels per channel, BL8 = 32 B per access, 6.4 Gb/s per pin). Figures as
+# collected in Ramulator 2 (python/ramulator/dram/hbm3.py, which cites JESD238 Table 4 for the
+# organisation and Table 84 for tRFCab): org HBM3_16Gb_8hi (16 Gb die, 8 Gb channel, 2 SIDs x
+# 4 bank groups x 4 banks, 16K rows, 1 KiB row per pseudo channel) and timing HBM3_6400Mbps
+# (CK 625 ps; nBL 2, nCL 20, nRCDRD 31, nRP 26, nRAS 45, nRC 72, nWR 33, nRTP 9, nCWL 10,
+# nCCDS/L 2/4, nRRDS/L 4/5, nFAW 24, nWTRL 10, nRTW 20, tREFI 3.9 us = 6240, tRFCab (8 Gb
+# channel) 350 ns = 560 CK). Here: clock 312.5 ps (data-rate half period), so CK values x2;
+# the two SIDs become 8 bank groups of one rank (tRRD/tFAW are per pseudo channel as in
+# Ramulator 2); one tRCD (the read one, nRCDRD; nRCDWR 15 is not modelled); nCCDR (3, reads
+# across SIDs) is taken as tCCD_S. Energy: HBM2 figures (estimate).
+HBM3_6400 = dict(
+    channels=1, ranks=1, bank_groups=8, banks_per_group=4, rows=16384, columns=256,
+    bus_width_bits=32, burst_length=8, tck_ps=312.5,
+    trcd_ck=62, trp_ck=52, tcl_ck=40, tcwl_ck=20, tras_ck=90, trc_ck=144,
+    tccd_s_ck=4, tccd_l_ck=8, trrd_s_ck=8, trrd_l_ck=10, tfaw_ck=48,
+    twr_ck=66, twtr_ck=20, trtw_ck=40, trtp_ck=18, trefi_ck=12480, trfc_ck=1120,
+    act_energy_pj=_DDR4_ACT_PJ / 8, rd_energy_pj_per_bit=3.9, wr_energy_pj_per_bit=3.9,
+    ref_energy_pj=_DDR4_REF_PJ * (8 / 64) / 16,
+)
+
 PRESETS = {
     "ddr4-3200": (DDR4_3200, "DDR4-3200AA 22-22-22, 8Gb x8, one 64-bit channel, 1 rank (25.6 GB/s)"),
     "ddr4-3200-2ch": (dict(DDR4_3200, channels=2), "DDR4-3200, two 64-bit channels (51.2 GB/s)"),
@@ -139,8 +184,12 @@ PRESETS = {
     "lpddr4-2400-4ch": (dict(LPDDR4_2400, channels=4), "LPDDR4-2400, 4 x16 channels (19.2 GB/s)"),
     "lpddr4-2400-x32": (LPDDR4_2400_X32, "LPDDR4-2400, 2 x16 devices on a 32-bit bus, 8 banks, "
                         "DRAMsim3 timing set (9.6 GB/s)"),
-    "lpddr5-6400": (LPDDR5_6400, "LPDDR5-6400 8Gb x16, one 16-bit channel, 4x4 banks, Ramulator 2 "
-                    "timings (12.8 GB/s)"),
+    "lpddr5-6400": (LPDDR5_6400, "LPDDR5-6400, one x16 channel: Ramulator 2 LPDDR5_8Gb_x16 "
+                    "organisation, LPDDR5_6400 timings (12.8 GB/s)"),
+    "ddr5-4800": (DDR5_4800, "DDR5-4800B 40-39-39, 16Gb x8, one DIMM channel = 2 x 32-bit "
+                  "subchannels, 8x4 banks, BL16 (38.4 GB/s)"),
+    "hbm3-6400": (HBM3_6400, "HBM3 6.4 Gb/s/pin, one 32-bit pseudo channel, 2 SIDs x 4x4 banks, "
+                  "BL8 (25.6 GB/s)"),
     "hbm2-2000-128b": (HBM2_2000_128B, "HBM2 2 Gb/s/pin, one 128-bit legacy channel, DRAMsim3 "
                        "timings (32 GB/s)"),
     "hbm2-2000": (HBM2_2000, "HBM2 2 Gb/s/pin, one 64-bit pseudo channel (16 GB/s)"),
