@@ -459,7 +459,7 @@ class DramModel(MemoryModel):
         else:
             lat, rec, Q = tcl, rec_rd, qrd
         first_cmd = first_data = done = None
-        misses = acts = refs = 0
+        misses = acts = refs = irefs = 0  # irefs: refreshes issued inline here
         chans = self.channels
         lo_c = u * S
         for ch in range(nch):
@@ -482,73 +482,102 @@ class DramModel(MemoryModel):
             nr = st.next_ref if ref_on else _NEVER
             q = st.q_wr if wr else st.q_rd
             adm = q[0] if len(q) >= Q and q[0] > arr else arr
-            ok = True
-            act = None
-            open_b = st.open_row[b]
-            if open_b != row:  # --- ACT (as in `_schedule`)
-                t = adm
-                pre = None
-                if open_b >= 0:
-                    pre = st.pre_ready[b]
-                    if t > pre:
-                        pre = t
-                    x = st.act_ck[b] + tras
-                    if x > pre:
-                        pre = x
-                    t = pre + trp
-                x = st.act_ready[b]
-                if x > t:
-                    t = x
-                r = b // bpr
-                at = st.act_t[r]
-                ag = st.act_g[r]
-                if len(at) > 8 and at[0] < arr - hist:
-                    k = bisect.bisect_left(at, arr - hist)
-                    del at[:k]
-                    del ag[:k]
-                if at:
-                    last_a = at[-1]
-                    x = last_a + (trrd_l if ag[-1] == grp else trrd_s)
-                    y = at[-4] + tfaw if len(at) >= 4 else _NEG
-                    if t < x or t < y:
-                        if t >= last_a:  # after every earlier ACT: tRRD and tFAW to the last ones
-                            t = x if x > y else y
-                        else:
-                            t = self._act_slot(st, r, grp, t)
-                if t < nr:
+            while True:  # restarted after a refresh, as `_schedule` re-evaluates the burst
+                ok = True
+                act = None
+                open_b = st.open_row[b]
+                if open_b != row:  # --- ACT (as in `_schedule`)
+                    t = adm
+                    pre = None
+                    if open_b >= 0:
+                        pre = st.pre_ready[b]
+                        if t > pre:
+                            pre = t
+                        x = st.act_ck[b] + tras
+                        if x > pre:
+                            pre = x
+                        t = pre + trp
+                    x = st.act_ready[b]
+                    if x > t:
+                        t = x
+                    r = b // bpr
+                    at = st.act_t[r]
+                    ag = st.act_g[r]
+                    if len(at) > 8 and at[0] < arr - hist:
+                        k = bisect.bisect_left(at, arr - hist)
+                        del at[:k]
+                        del ag[:k]
+                    if at:
+                        last_a = at[-1]
+                        x = last_a + (trrd_l if ag[-1] == grp else trrd_s)
+                        y = at[-4] + tfaw if len(at) >= 4 else _NEG
+                        if t < x or t < y:
+                            if t >= last_a:  # after every earlier ACT: tRRD, tFAW to the last
+                                t = x if x > y else y
+                            else:
+                                t = self._act_slot(st, r, grp, t)
+                    if t >= nr:
+                        irefs += self._refresh(st, t)
+                        nr = st.next_ref
+                        continue
                     act = t
                     R = t + trcd
                 else:
-                    ok = False
-            else:
-                R = st.col_ready[b]
-            if ok:  # --- column commands after the bus tail, in one piece
+                    R = st.col_ready[b]
+                # --- column commands after the bus tail, in one piece
                 x = st.bank_col[b] + gl
                 if x > R:
                     R = x
                 if adm > R:
                     R = adm
                 gap = False
-                if holes and holes[-1][3] > R:
-                    ok = False
-                else:
-                    lc = st.last_col
-                    c = R
-                    if lc > _NEG:
-                        lg = st.last_grp
+                if holes and holes[-1][3] > R:  # a bus gap it might fill: as `_schedule`
+                    for h in holes[bisect.bisect_right(holes, R, key=_HI):]:
+                        lo, lg, lw, hi, hg, hw = h
                         g = gl if lg == grp else gs
-                        lw = st.last_wr
                         if lw != wr:
                             x = wtr if lw else rtw
                             if x > g:
                                 g = x
-                        if lc + g < R:
-                            gap = R - lc >= hole_min
-                        else:
-                            c = lc + g
-                    end = c + (cnt - 1) * gl
-                    if end >= nr and (act is None or cnt > 1):  # a refresh first: `_schedule`
-                        ok = False
+                        c = lo + g
+                        if R > c:
+                            c = R
+                        g = gl if hg == grp else gs
+                        if hw != wr:
+                            x = wtr if wr else rtw
+                            if x > g:
+                                g = x
+                        if c + g <= hi:
+                            ok = False  # it fits: `_schedule` places it
+                            break
+                    if not ok:
+                        break
+                lc = st.last_col
+                c = R
+                if lc > _NEG:
+                    lg = st.last_grp
+                    g = gl if lg == grp else gs
+                    lw = st.last_wr
+                    if lw != wr:
+                        x = wtr if lw else rtw
+                        if x > g:
+                            g = x
+                    if lc + g < R:
+                        if R >= nr and act is None:
+                            irefs += self._refresh(st, R)
+                            nr = st.next_ref
+                            continue
+                        gap = R - lc >= hole_min
+                    else:
+                        c = lc + g
+                if c >= nr and act is None:
+                    irefs += self._refresh(st, c)
+                    nr = st.next_ref
+                    continue
+                end = c + (cnt - 1) * gl
+                if end >= nr and (act is None or cnt > 1):  # split by a refresh: `_schedule`
+                    ok = False
+                break
             if not ok:
                 s, fd, dn, mi, ac, rf = self._schedule(((st, ((b, row, grp, cnt, wr),)),), arr)
                 misses += mi
@@ -609,6 +638,9 @@ class DramModel(MemoryModel):
                 done = x
             if closed:
                 self._close_all(st)
+        if irefs:
+            self.refreshes += irefs
+            refs += irefs
         n = last - first + 1  # as `_response`, inline
         e_act, e_ref, bits, e_wr, e_rd = self._energy
         energy = (acts * e_act + refs * e_ref
