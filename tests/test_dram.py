@@ -62,7 +62,8 @@ def test_streaming_bandwidth_never_exceeds_peak(name):
         m = mem(name)
         bw, hit_rate = stream(m, 1 << 21, write=write)
         assert 0.3 * m.peak_bandwidth_gbps() < bw <= m.peak_bandwidth_gbps()
-        assert hit_rate > 0.95
+        per_row = m.params.columns // m.params.burst_length  # one miss per row at best
+        assert hit_rate > min(0.95, 1 - 1.5 / per_row)
 
 
 def test_refresh_costs_about_trfc_over_trefi():
@@ -205,15 +206,17 @@ def test_bad_parameter_values_are_config_errors():
 def _state(m):
     out = [m.refreshes]
     for ch in m.channels:
-        # per-bank state stays plain Python ints (numpy scalars would slow the fast path down)
-        for v in (ch.open_row, ch.act_ck, ch.pre_ready, ch.act_ready, ch.col_ready, ch.last_act,
-                  ch.last_act_grp, *ch.faw, [ch.last_col, ch.last_grp, ch.next_ref]):
-            assert all(type(x) is int for x in v), v
+        # per-bank state stays plain Python ints (numpy scalars would slow the scheduler down)
+        for v in (ch.open_row, ch.act_ck, ch.pre_ready, ch.act_ready, ch.col_ready, ch.bank_col,
+                  *ch.act_t, *ch.act_g, ch.q_rd, ch.q_wr, *ch.holes,
+                  [ch.last_col, ch.last_grp, ch.next_ref]):
+            assert all(type(x) is int for x in v if type(x) is not bool), v
         assert type(ch.last_wr) is bool
         out.append((list(ch.open_row), list(ch.act_ck), list(ch.pre_ready),
-                    list(ch.act_ready), list(ch.col_ready), ch.last_col, ch.last_grp,
-                    ch.last_wr, list(ch.last_act), list(ch.last_act_grp),
-                    [list(f) for f in ch.faw], ch.next_ref))
+                    list(ch.act_ready), list(ch.col_ready), list(ch.bank_col), ch.last_col,
+                    ch.last_grp, ch.last_wr, [list(a) for a in ch.act_t],
+                    [list(a) for a in ch.act_g], list(ch.q_rd), list(ch.q_wr),
+                    [list(h) for h in ch.holes], ch.next_ref))
     return out
 
 
@@ -340,3 +343,67 @@ def test_decode_is_one_to_one_when_row_is_not_the_top_field():
     assert len(keys) == len(bursts)
     j = int(np.searchsorted(bursts, per_row * m.params.rows))  # the first burst of bank 1
     assert f["bank"][j] == 1 and f["row"][j] == 0
+
+
+# ---------------------------------------------------------------- physical bounds
+def _bounds(m):
+    """(sequential bound, random bound) in GB/s: bus peak x (1 - tRFC/tREFI), the sequential
+    stream at BL/2 per column gap of the mapping (tCCD_L when consecutive bursts share a bank
+    group), random 64 B reads at min(bus, tRRD_S, tFAW/4) per ACT."""
+    p = m.params
+    ref = 1 - (p.trfc_ck / p.trefi_ck if p.refresh_enabled else 0)
+    peak = m.peak_bandwidth_gbps() * ref
+    tck_ns = p.tck_ps / 1000
+    seq_gap = m._tccd_l if p.bank_groups > 1 and m._fields[0][0] != "bankgroup" else m._tccd_s
+    seq = peak * m.burst_ck / seq_gap
+    per_act = max(p.trrd_s_ck, p.tfaw_ck / 4) * tck_ns  # ns per ACT, per channel
+    # bytes one ACT serves: a 64 B request, split over channels when `channel` is lowest
+    req = m.burst_bytes if p.channels > 1 and m._fields[0][0] == "channel" else max(64, m.burst_bytes)
+    rnd = min(peak, req * p.channels / per_act * ref)
+    return seq, rnd
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_physical_bounds_sequential_and_random(name):
+    m = mem(name)
+    seq_b, rnd_b = _bounds(m)
+    nreq = 3000
+    addr, writes = dram_cmd.make_requests("seq", nreq, 64, m.capacity_bytes(), 0)
+    seq = dram_cmd.measure(m, addr, writes, 64, 64)["bandwidth_gbps"]
+    ref = 1 - m.params.trfc_ck / m.params.trefi_ck  # a short run sees fewer refreshes
+    assert 0.8 * seq_b <= seq <= seq_b / ref * 1.01
+    m = mem(name)
+    addr, writes = dram_cmd.make_requests("random", nreq, 64, m.capacity_bytes(), 0)
+    rnd = dram_cmd.measure(m, addr, writes, 64, 64)["bandwidth_gbps"]
+    assert rnd <= rnd_b / ref * 1.01, (rnd, rnd_b)
+    if m.params.channels < 8:  # 16 channels with 64 host requests in flight: host-bound (Little)
+        assert 0.6 * rnd_b <= rnd, (rnd, rnd_b)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_unloaded_random_latency_open_page(name):
+    """One outstanding random read: tRP + tRCD + CL + BL/2 (+ ctrl_delay_ck) for a conflict."""
+    for delay in (0, 3):
+        m = mem(name, refresh_enabled=False, ctrl_delay_ck=delay)
+        p = m.params
+        m.service(Transaction(READ, 0, m.burst_bytes), 0)
+        r = m.service(Transaction(READ, row_stride(m), m.burst_bytes), 10_000_000)
+        expect = ck(m, delay + p.trp_ck + p.trcd_ck + p.tcl_ck + m.burst_ck)
+        assert abs(r.done_ps - 10_000_000 - expect) <= p.tck_ps
+
+
+def test_random_reads_overtake_a_stalled_bank():
+    """A read to a busy bank does not hold up reads to idle banks issued after it."""
+    m = mem("ddr4-3200", refresh_enabled=False)
+    rs = row_stride(m)
+    m.service(Transaction(READ, 0, 64), 0)
+    slow = m.service(Transaction(READ, rs, 64), 0)  # bank 0, other row: PRE + ACT
+    fast = m.service(Transaction(READ, 8192, 64), 0)  # bank 1, idle
+    assert fast.done_ps < slow.done_ps
+
+
+def test_compact_mapping_names():
+    assert mem("ddr4-3200", address_mapping="RoBaRaCoCh").params.address_mapping == \
+        "row:bank:rank:column:channel"
+    assert mem("ddr4-3200", address_mapping="rochrababgco").params.address_mapping == \
+        "row:channel:rank:bank:bankgroup:column"

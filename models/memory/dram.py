@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 
 import attrs
 import numpy as np
@@ -50,6 +51,8 @@ from .base import MemoryModel, MemoryResponse
 _FIELDS = ("row", "bank", "bankgroup", "rank", "column", "channel")
 _NEG = -(1 << 50)  # "long ago" in clocks
 _NEVER = 1 << 62  # next refresh when refresh is off (fast path)
+_MAX_HOLES = 16  # bus gaps remembered per channel (the oldest is forgotten)
+_HI = operator.itemgetter(3)
 
 
 def _check_mapping(_inst, _attr, value: str) -> None:
@@ -61,6 +64,22 @@ def _check_mapping(_inst, _attr, value: str) -> None:
             f"address_mapping {value!r}: use each of row, bank, rank, column, channel once "
             f"(optionally bankgroup), most significant first, e.g. 'row:bank:rank:column:channel'"
         )
+
+
+_TOKENS = {"ro": "row", "ba": "bank", "bg": "bankgroup", "ra": "rank", "co": "column",
+           "ch": "channel"}
+
+
+def _mapping(value: str) -> str:
+    """Accept the colon form (`row:bank:rank:column:channel`) or the compact two-letter form of
+    the reference simulators (`RoBaRaCoCh`, `rochrababgco`), most significant field first."""
+    value = str(value).strip()
+    if ":" in value or len(value) % 2 or not value:
+        return value
+    toks = [value[i:i + 2].lower() for i in range(0, len(value), 2)]
+    if all(t in _TOKENS for t in toks):
+        return ":".join(_TOKENS[t] for t in toks)
+    return value
 
 
 def _one_of(*choices):
@@ -116,9 +135,11 @@ class DramParams:
     trefi_ck: int = attrs.field(default=12480, converter=int, validator=_pos)
     trfc_ck: int = _ck(560)
     refresh_enabled: bool = attrs.field(default=True, converter=bool)
+    ctrl_delay_ck: int = _ck(0)
+    """Fixed controller delay (clocks) between a request's arrival and its first command."""
     # controller
     address_mapping: str = attrs.field(default="row:bank:rank:column:channel",
-                                       validator=_check_mapping)
+                                       converter=_mapping, validator=_check_mapping)
     """Address fields, most significant first; the burst offset is below the last one."""
     page_policy: str = attrs.field(default="open", validator=_one_of("open", "closed"))
     read_queue_depth: int = attrs.field(default=32, validator=_pos)
@@ -131,15 +152,15 @@ class DramParams:
 
 
 class _Channel:
-    """Mutable state of one channel: banks, column bus, ACT history, refresh.
+    """Mutable state of one channel: banks, column-bus timeline, ACT history, queues, refresh.
 
-    Per-bank state is kept in plain Python lists of ints (the scalar fast path indexes them
-    millions of times; numpy scalar access is slow); the general path converts with
-    `np.asarray` where it needs vector operations and writes results back in place.
+    Per-bank state is kept in plain Python lists of ints (the scheduler indexes them per burst;
+    numpy scalar access is slow).
     """
 
-    __slots__ = ("open_row", "act_ck", "pre_ready", "act_ready", "col_ready", "last_col",
-                 "last_grp", "last_wr", "last_act", "last_act_grp", "faw", "next_ref")
+    __slots__ = ("open_row", "act_ck", "pre_ready", "act_ready", "col_ready", "bank_col",
+                 "last_col", "last_grp", "last_wr", "holes", "act_t", "act_g", "q_rd", "q_wr",
+                 "next_ref")
 
     def __init__(self, nbanks: int, ranks: int, trefi_ck: int):
         self.open_row = [-1] * nbanks
@@ -147,12 +168,15 @@ class _Channel:
         self.pre_ready = [_NEG] * nbanks   # column-side earliest PRE
         self.act_ready = [_NEG] * nbanks   # tRC / tRP / refresh
         self.col_ready = [_NEG] * nbanks   # ACT + tRCD
-        self.last_col = _NEG
+        self.bank_col = [_NEG] * nbanks    # last column command of the bank (per-bank order)
+        self.last_col = _NEG               # latest column command on the channel (bus tail)
         self.last_grp = -1
         self.last_wr = False
-        self.last_act = [_NEG] * ranks
-        self.last_act_grp = [-1] * ranks
-        self.faw = [[] for _ in range(ranks)]
+        self.holes = []                    # bus gaps left by stalls: [lo, lo_grp, lo_wr, hi, hi_grp, hi_wr]
+        self.act_t = [[] for _ in range(ranks)]  # recent ACT times per rank, sorted
+        self.act_g = [[] for _ in range(ranks)]  # their bank groups
+        self.q_rd = []                     # sorted: the queue_depth latest column times
+        self.q_wr = []
         self.next_ref = trefi_ck
 
 
@@ -185,6 +209,12 @@ class DramModel(MemoryModel):
         self._rec_wr = p.tcwl_ck + self.burst_ck + p.twr_ck
         self.channels = [_Channel(self.nbanks, p.ranks, p.trefi_ck) for _ in range(p.channels)]
         self.refreshes = 0
+        self._consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
+                        p.trc_ck, p.trcd_ck, self.banks_per_rank, p.tcl_ck, p.tcwl_ck,
+                        self.burst_ck, self._rtw_gap, self._wtr_gap, self._rec_rd, self._rec_wr,
+                        p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s)
+        self._act_hist = max(p.tfaw_ck, p.trrd_l_ck, p.trrd_s_ck)
+        self._rrd_faw = (p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck)
         self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
@@ -234,7 +264,23 @@ class DramModel(MemoryModel):
                 k, out[name] = np.divmod(k, size)
         return out
 
+    def _arrival_ck(self, arrival_ps: int) -> int:
+        p = self.params
+        return math.ceil(arrival_ps / p.tck_ps - 1e-9) + p.ctrl_delay_ck
+
+    def _response(self, arrival_ps, start, first_data, done, nbytes, n, n_wr, misses, acts, refs):
+        p = self.params
+        tck = p.tck_ps
+        energy = (acts * p.act_energy_pj + refs * p.ref_energy_pj
+                  + self.burst_bytes * 8 * (n_wr * p.wr_energy_pj_per_bit
+                                            + (n - n_wr) * p.rd_energy_pj_per_bit))
+        return MemoryResponse(
+            max(int(arrival_ps), math.ceil(start * tck - 1e-6)),
+            math.ceil(first_data * tck - 1e-6), math.ceil(done * tck - 1e-6),
+            nbytes, n - misses, misses, energy)
+
     def _service_bursts(self, bursts, wr, arrival_ps: int, nbytes: int) -> MemoryResponse:
+        """General path: decode, FR-FCFS order per channel, runs of one (bank, row, dir), schedule."""
         p = self.params
         f = self._decode(bursts)
         bank = f["bank"]
@@ -245,10 +291,8 @@ class DramModel(MemoryModel):
             grp = grp + f["rank"] * p.bank_groups
             bank = bank + f["rank"] * self.banks_per_rank
         row = f["row"]
-        arr = math.ceil(arrival_ps / p.tck_ps - 1e-9)
+        arr = self._arrival_ck(arrival_ps)
         per_wr = not isinstance(wr, bool)
-        totals = [0, 0, 0, 0]  # hits, misses, acts, refreshes
-        firsts, dones, starts = [], [], []
         if p.channels == 1:
             parts = [(0, slice(None))]
         else:
@@ -258,31 +302,38 @@ class DramModel(MemoryModel):
             ends = np.cumsum(counts)
             parts = [(c, order[ends[c] - counts[c]:ends[c]]) for c in range(p.channels)
                      if counts[c]]
+        work = []
         for c, sel in parts:
-            w = wr[sel] if per_wr else wr
-            res = self._run_channel(self.channels[c], bank[sel], row[sel], grp[sel], w, arr)
-            starts.append(res[0]); firsts.append(res[1]); dones.append(res[2])
-            for t in range(4):
-                totals[t] += res[3 + t]
-        n_wr = int(np.count_nonzero(wr)) if per_wr else (len(bursts) if wr else 0)
-        bits = self.burst_bytes * 8
-        energy = (totals[2] * p.act_energy_pj + totals[3] * p.ref_energy_pj
-                  + bits * (n_wr * p.wr_energy_pj_per_bit
-                            + (len(bursts) - n_wr) * p.rd_energy_pj_per_bit))
-        to_ps = p.tck_ps
-        return MemoryResponse(
-            accept_ps=max(int(arrival_ps), math.ceil(min(starts) * to_ps - 1e-6)),
-            first_data_ps=math.ceil(min(firsts) * to_ps - 1e-6),
-            done_ps=math.ceil(max(dones) * to_ps - 1e-6),
-            nbytes=nbytes, row_hits=totals[0], row_misses=totals[1], energy_pj=energy,
-        )
+            b, r, g = bank[sel], row[sel], grp[sel]
+            w = wr[sel] if per_wr else np.full(len(b), wr, bool)
+            window = p.write_queue_depth if w.any() else p.read_queue_depth
+            if len(b) > 1:
+                sched = self._frfcfs(self.channels[c], b, r, window)
+                if sched is not None:
+                    b, r, g, w = b[sched], r[sched], g[sched], w[sched]
+            # runs: consecutive bursts on one bank, row and direction
+            n = len(b)
+            if n > 1:
+                cut = np.flatnonzero((b[1:] != b[:-1]) | (r[1:] != r[:-1]) | (w[1:] != w[:-1])) + 1
+                heads = np.concatenate(([0], cut))
+                cnts = np.diff(np.concatenate((heads, [n])))
+                runs = list(zip(b[heads].tolist(), r[heads].tolist(), g[heads].tolist(),
+                                cnts.tolist(), w[heads].tolist()))
+            else:
+                runs = ((int(b[0]), int(r[0]), int(g[0]), 1, bool(w[0])),)
+            work.append((self.channels[c], runs))
+        start, first_data, done, misses, acts, refs = self._schedule(work, arr)
+        n = len(bursts)
+        n_wr = int(np.count_nonzero(wr)) if per_wr else (n if wr else 0)
+        return self._response(arrival_ps, start, first_data, done, nbytes, n, n_wr, misses,
+                              acts, refs)
 
     # ------------------------------------------------------------------ fast path
     # A contiguous single-direction `service` call under a mapping whose least significant
     # fields are `column` and `channel` splits, per channel, into a few "row runs" (consecutive
-    # bursts on one bank and row, spaced tCCD_L). `_service_fast` walks those runs in scalar
-    # Python and reproduces `_service_bursts` / `_run_channel` exactly (same times, counts,
-    # energy and channel state); it declines (returns None) when FR-FCFS would reorder.
+    # bursts on one bank and row). `_service_fast` computes those runs arithmetically (no numpy)
+    # and hands them to the same scheduler as the general path; it declines (returns None) when
+    # FR-FCFS would reorder.
     def _init_fast_path(self) -> None:
         sizes = dict(self._fields)
         low = ("column", "channel")
@@ -296,17 +347,13 @@ class DramModel(MemoryModel):
         self._ncol = sizes["column"]
         self._block = sizes["column"] * self.params.channels  # bursts per (bank, row) block
         self._upper = [(n, s) for n, s in self._fields if n not in low]
-        p = self.params
         self._blocks = {}  # decode cache: block -> (bank, row, group)
-        self._fast_consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
-                             p.trc_ck, p.trcd_ck, p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck,
-                             self.banks_per_rank, p.page_policy == "closed", p.tcl_ck,
-                             p.tcwl_ck, self.burst_ck, self._rtw_gap, self._wtr_gap,
-                             self._rec_rd, self._rec_wr)
-        self._fast_call = (self._block, p.channels, self._fast_col_low, self._ncol,
-                           p.read_queue_depth, p.write_queue_depth, p.tck_ps,
-                           self.burst_bytes * 8, p.act_energy_pj, p.ref_energy_pj,
-                           p.wr_energy_pj_per_bit, p.rd_energy_pj_per_bit)
+        p = self.params
+        self._energy = (p.act_energy_pj, p.ref_energy_pj, self.burst_bytes * 8,
+                        p.wr_energy_pj_per_bit, p.rd_energy_pj_per_bit)
+        self._fast1 = (self._block, p.channels, self._fast_col_low, self._ncol, p.tck_ps,
+                       p.ctrl_delay_ck, self._act_hist, p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck,
+                       p.page_policy == "closed")
 
     def _decode_block(self, u: int):
         """(bank, row, group) of block u (burst index // `_block`), as `_decode` would give."""
@@ -335,461 +382,274 @@ class DramModel(MemoryModel):
         return run
 
     def _service_fast(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
-        """Time a contiguous call over per-channel row runs; None where FR-FCFS would reorder.
-
-        A call inside one (bank, row) block gives each channel at most one run; its common case
-        (no refresh due before the run's last column command, no queue admission wait since
-        the run starts at position 0) is timed inline here, exactly as `_fast_channel` would,
-        and only committed once it is known to apply; everything else goes to `_fast_channel`.
-        """
-        (S, nch, col_low, ncol, rwin, wwin, tck, bits, e_act, e_ref, e_wr,
-         e_rd) = self._fast_call
-        window = wwin if wr else rwin
-        arr = math.ceil(arrival_ps / tck - 1e-9)
+        """Time a contiguous call over per-channel row runs; None where FR-FCFS would reorder."""
+        if first // self._block == last // self._block:
+            return self._service_one_block(first, last, wr, arrival_ps, nbytes)
+        p = self.params
+        S, nch, col_low, ncol = self._block, p.channels, self._fast_col_low, self._ncol
+        window = p.write_queue_depth if wr else p.read_queue_depth
+        arr = self._arrival_ck(arrival_ps)
         chans = self.channels
-        hits = misses = acts = refs = irefs = 0  # irefs: refreshes issued inline here
-        start = first_data = done = None
-        u = first // S
         blocks = self._blocks
-        if u == last // S:  # one block: at most one run per channel, nothing to reorder
+        u0, u1 = first // S, last // S
+        runs = [[] for _ in range(nch)]  # per channel, schedule order: (bank, row, grp, count, wr)
+        banks = set()
+        for u in range(u0, u1 + 1):
+            base = u * S
+            a = first if first > base else base
+            b = last if last < base + S - 1 else base + S - 1
             run = blocks.get(u)
             if run is None:
                 run = self._decode_block(u)
-            b, row, grp = run
-            (ref_on, gl, gs, tras, trp, trc, trcd, trrd_l, trrd_s, tfaw, bpr, closed,
-             tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr) = self._fast_consts
-            sw, rec = (rtw, rec_wr) if wr else (wtr, rec_rd)
-            lo = u * S
-            for c in range(nch):
-                if nch == 1:
-                    cnt = last - first + 1
-                elif col_low:
+            bank, row, grp = run
+            banks.add(bank)
+            if nch == 1:
+                runs[0].append((bank, row, grp, b - a + 1, wr))
+            elif col_low:
+                lo = base
+                for c in range(nch):
                     hi = lo + ncol - 1
-                    cnt = (last if last < hi else hi) - (first if first > lo else lo) + 1
+                    cnt = (b if b < hi else hi) - (a if a > lo else lo) + 1
+                    if cnt > 0:
+                        runs[c].append((bank, row, grp, cnt, wr))
                     lo += ncol
-                    if cnt <= 0:
-                        continue
-                else:
-                    cnt = (last - c) // nch - (first - 1 - c) // nch
-                    if cnt <= 0:
-                        continue
-                st = chans[c]
-                # --- inline `_fast_channel` for the one run (b, row, grp, cnt); refreshes due
-                # before its first column command are handled here, a refresh falling inside
-                # its column commands hands the rest to `_fast_channel`
-                nr = st.next_ref if ref_on else _NEVER
-                base = st.last_col
-                if base > _NEG:  # + _gap(st.last_grp, st.last_wr, grp, wr)
-                    g = gl if st.last_grp == grp else gs
-                    if st.last_wr != wr and sw > g:
-                        g = sw
-                    base += g
-                if arr > base:
-                    base = arr
-                open_row = st.open_row
-                refreshed = False
-                ok = False
-                if open_row[b] == row:  # row hit
-                    c0 = st.col_ready[b]
-                    if base > c0:
-                        c0 = base
-                    if c0 < nr:
-                        end = c0 + (cnt - 1) * gl
-                        if end < nr:
-                            pre_ready = st.pre_ready
-                            x = end + rec
-                            if x > pre_ready[b]:
-                                pre_ready[b] = x
-                            hits += cnt
-                            cmd = c0
-                            ok = True
-                        hit = True
-                    else:  # refresh first (at the column time of burst 0); then a miss
-                        irefs += self._refresh(st, c0)
-                        nr = st.next_ref
-                        hit = False
-                else:
-                    hit = False
-                if not hit:  # row miss: _activate_time at position 0 (no queue admission)
-                    pre_ready, act_ck, act_ready = st.pre_ready, st.act_ck, st.act_ready
-                    last_act, last_act_grp = st.last_act, st.last_act_grp
-                    r = b // bpr
-                    faw = st.faw[r]
-                    while True:
-                        t = arr
-                        pre = None
-                        if open_row[b] >= 0:
-                            pre = pre_ready[b]
-                            if t > pre:
-                                pre = t
-                            x = act_ck[b] + tras
-                            if x > pre:
-                                pre = x
-                            t = pre + trp
-                        x = act_ready[b]
-                        if x > t:
-                            t = x
-                        x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
-                        if x > t:
-                            t = x
-                        if len(faw) == 4:
-                            x = faw[0] + tfaw
-                            if x > t:
-                                t = x
-                        if not refreshed and t >= nr:
-                            irefs += self._refresh(st, t)
-                            nr = st.next_ref
-                            refreshed = True
-                            continue
-                        break
-                    x = t + trcd
-                    c0 = x if x > base else base
-                    end = c0 + (cnt - 1) * gl
-                    if end < nr:  # no refresh inside the column commands
-                        open_row[b] = row  # _commit_act
-                        act_ck[b] = t
-                        act_ready[b] = t + trc
-                        st.col_ready[b] = x
-                        x = end + rec
-                        pre_ready[b] = x if x > t else t
-                        last_act[r] = t
-                        last_act_grp[r] = grp
-                        faw.append(t)
-                        if len(faw) > 4:
-                            del faw[0]
-                        acts += 1
-                        misses += 1
-                        hits += cnt - 1
-                        cmd = pre if pre is not None else t
-                        ok = True
-                if ok:
-                    st.last_col = end
-                    st.last_grp = grp
-                    st.last_wr = wr
-                    if closed:
-                        self._close_all(st)
-                else:  # nothing committed yet but refreshes: the general loop goes on from here
-                    cmd, c0, end, h, mi, ac, rf = self._fast_channel(
-                        ((st, ((b, row, grp, cnt),)),), wr, arr, window, refreshed)
-                    hits += h; misses += mi; acts += ac; refs += rf
-                if start is None:
-                    start, first_data, done = cmd, c0, end
-                else:
-                    if cmd < start:
-                        start = cmd
-                    if c0 < first_data:
-                        first_data = c0
-                    if end > done:
-                        done = end
-        else:
-            runs = [[] for _ in range(nch)]  # per channel, schedule order: (bank, row, grp, count)
-            banks = set()
-            for u in range(u, last // S + 1):
-                base = u * S
-                a = first if first > base else base
-                b = last if last < base + S - 1 else base + S - 1
-                run = blocks.get(u)
-                if run is None:
-                    run = self._decode_block(u)
-                bank, row, grp = run
-                banks.add(bank)
-                if nch == 1:
-                    runs[0].append((bank, row, grp, b - a + 1))
-                elif col_low:
-                    lo = base
-                    for c in range(nch):
-                        hi = lo + ncol - 1
-                        cnt = (b if b < hi else hi) - (a if a > lo else lo) + 1
-                        if cnt > 0:
-                            runs[c].append((bank, row, grp, cnt))
-                        lo += ncol
-                else:
-                    for c in range(nch):
-                        cnt = (b - c) // nch - (a - 1 - c) // nch
-                        if cnt > 0:
-                            runs[c].append((bank, row, grp, cnt))
-            for rl in runs if len(banks) < last // S - first // S + 1 else ():  # repeated bank
+            else:
+                for c in range(nch):
+                    cnt = (b - c) // nch - (a - 1 - c) // nch
+                    if cnt > 0:
+                        runs[c].append((bank, row, grp, cnt, wr))
+        if len(banks) < u1 - u0 + 1:  # a repeated bank: does FR-FCFS reorder?
+            for rl in runs:
                 # FR-FCFS has nothing to reorder iff no (window, bank) sees two rows
                 if len(rl) > 1:
                     seen = {}
                     pos = 0
-                    for bank, row, _g, cnt in rl:
+                    for bank, row, _g, cnt, _w in rl:
                         prev = seen.get(bank)
                         if prev is not None and prev[0] != row and prev[1] >= pos // window:
                             return None
                         pos += cnt
                         seen[bank] = (row, (pos - 1) // window)
-            cmd, c0, end, h, mi, ac, rf = self._fast_channel(
-                [(chans[c], runs[c]) for c in range(nch) if runs[c]], wr, arr, window)
-            hits += h; misses += mi; acts += ac; refs += rf
-            start, first_data, done = cmd, c0, end
-        if irefs:
-            self.refreshes += irefs
-            refs += irefs
+        start, first_data, done, misses, acts, refs = self._schedule(
+            [(chans[c], runs[c]) for c in range(nch) if runs[c]], arr)
         n = last - first + 1
-        n_wr = n if wr else 0
-        energy = (acts * e_act + refs * e_ref
-                  + bits * (n_wr * e_wr + (n - n_wr) * e_rd))
-        lat = self._fast_consts[13 if wr else 12]
-        return MemoryResponse(  # accept, first data, done, nbytes, hits, misses, energy
-            max(int(arrival_ps), math.ceil(start * tck - 1e-6)),
-            math.ceil((first_data + lat) * tck - 1e-6),
-            math.ceil((done + lat + self.burst_ck) * tck - 1e-6),
-            nbytes, hits, misses, energy)
+        return self._response(arrival_ps, start, first_data, done, nbytes, n, n if wr else 0,
+                              misses, acts, refs)
 
-    def _fast_channel(self, work, wr: bool, arr: int, window: int, refreshed0: bool = False):
-        """`_run_channel` for each (channel, row runs [(bank, row, grp, count)]) of `work`.
+    def _service_one_block(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
+        """A call inside one (bank, row) block: at most one run per channel, nothing to reorder.
 
-        Runs are in schedule order (no reorder). Returns (first command, first column command,
-        last column command: min, min, max over the channels; hits, misses, ACTs, refreshes:
-        sums) in clocks. `refreshed0` says the first channel's first ACT has had its refresh
-        check (`_service_fast` ran it inline and refreshed). Per burst k (channel position) the general path computes
-        col[k] = max(col[k-1] + gap[k], col_ready[bank], arrival) after activating misses; inside
-        a run that is col[first] + m * tCCD_L. Refresh is handled as there: a burst at or past
-        `next_ref` that is not the start of a segment (a miss, or burst 0) refreshes first and
-        becomes a miss; a segment-starting miss completes first and refreshes right after if its
-        segment goes on; a hit as burst 0 refreshes at its own column time. The column gap to
-        the previous call (`_gap`) and ACT timing and commit (`_activate_time` / `_commit_act`)
-        are inlined (keep them in step).
+        Each channel's run is timed inline, as `_schedule` would time it, in its common case:
+        the whole run issues in one piece after the bus tail (no bus gap to fill, no refresh
+        due before its column commands). Nothing is committed for a channel until that is
+        known; any other case hands the channel to `_schedule` (its only side effects before
+        committing, dropping expired gaps and ACT history, are idempotent).
         """
-        (ref_on, gl, gs, tras, trp, trc, trcd, trrd_l, trrd_s, tfaw, bpr, closed,
-         tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr) = self._fast_consts
-        sw, rec = (rtw, rec_wr) if wr else (wtr, rec_rd)
-        hits = misses = acts = refs = 0
-        start = first_data = done = None
-        for st, rl in work:
-            refreshed = refreshed0  # for the ACT at position 0 (the only one there)
-            refreshed0 = False
-            open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
+        (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
+         qrd, qwr, hole_min) = self._consts
+        (S, nch, col_low, ncol, tck, ctrl, hist, trrd_l, trrd_s, tfaw, closed) = self._fast1
+        arr = math.ceil(arrival_ps / tck - 1e-9) + ctrl
+        u = first // S
+        run = self._blocks.get(u)
+        if run is None:
+            run = self._decode_block(u)
+        b, row, grp = run
+        if wr:
+            lat, rec, Q = tcwl, rec_wr, qwr
+        else:
+            lat, rec, Q = tcl, rec_rd, qrd
+        first_cmd = first_data = done = None
+        misses = acts = refs = irefs = 0  # irefs: refreshes issued inline here
+        chans = self.channels
+        lo_c = u * S
+        for ch in range(nch):
+            if nch == 1:
+                cnt = last - first + 1
+            elif col_low:
+                hi = lo_c + ncol - 1
+                cnt = (last if last < hi else hi) - (first if first > lo_c else lo_c) + 1
+                lo_c += ncol
+                if cnt <= 0:
+                    continue
+            else:
+                cnt = (last - ch) // nch - (first - 1 - ch) // nch
+                if cnt <= 0:
+                    continue
+            st = chans[ch]
+            holes = st.holes
+            if holes and holes[0][3] <= arr:
+                holes[:] = [h for h in holes if h[3] > arr]
             nr = st.next_ref if ref_on else _NEVER
-            piece_pos = []  # column-command times so far, as pieces (start position, time)
-            piece_t = []
-            prev_col = st.last_col
-            prev_grp = -1
-            first_cmd = first_col = None
-            pos = 0
-            nruns = len(rl)
-            act_ck, act_ready = st.act_ck, st.act_ready
-            last_act, last_act_grp = st.last_act, st.last_act_grp
-            for ri, (b, row, grp, cnt) in enumerate(rl):
-                # common case first: the whole run in one segment, no refresh due before its last
-                # column command; state is written only once that is known, else the loop below
-                # times the run from its start
-                if pos:
-                    base = prev_col + (gl if grp == prev_grp else gs)
-                elif prev_col > _NEG:
-                    g = gl if st.last_grp == grp else gs
-                    if st.last_wr != wr and sw > g:
-                        g = sw
-                    base = prev_col + g
-                else:
-                    base = prev_col
-                if arr > base:
-                    base = arr
-                ob = open_row[b]
-                if ob == row:
-                    c0 = col_ready[b]
-                    if base > c0:
-                        c0 = base
-                    end = c0 + (cnt - 1) * gl
-                    if end < nr:
-                        x = end + rec
-                        if x > pre_ready[b]:
-                            pre_ready[b] = x
-                        hits += cnt
-                        piece_pos.append(pos)
-                        piece_t.append(c0)
-                        if first_col is None:
-                            first_col = c0
-                            if first_cmd is None:
-                                first_cmd = c0
-                        prev_col = end
-                        pos += cnt
-                        prev_grp = grp
-                        continue
-                else:
-                    t = arr
-                    if pos >= window:  # queue admission: column time of burst pos - window
-                        q = pos - window
-                        j = bisect.bisect_right(piece_pos, q) - 1
-                        tq = piece_t[j] + (q - piece_pos[j]) * gl
-                        if tq > t:
-                            t = tq
+            q = st.q_wr if wr else st.q_rd
+            adm = q[0] if len(q) >= Q and q[0] > arr else arr
+            while True:  # restarted after a refresh, as `_schedule` re-evaluates the burst
+                ok = True
+                act = None
+                open_b = st.open_row[b]
+                if open_b != row:  # --- ACT (as in `_schedule`)
+                    t = adm
                     pre = None
-                    if ob >= 0:
-                        pre = pre_ready[b]
+                    if open_b >= 0:
+                        pre = st.pre_ready[b]
                         if t > pre:
                             pre = t
-                        x = act_ck[b] + tras
+                        x = st.act_ck[b] + tras
                         if x > pre:
                             pre = x
                         t = pre + trp
-                    x = act_ready[b]
+                    x = st.act_ready[b]
                     if x > t:
                         t = x
                     r = b // bpr
-                    x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
-                    if x > t:
-                        t = x
-                    faw = st.faw[r]
-                    if len(faw) == 4:
-                        x = faw[0] + tfaw
-                        if x > t:
-                            t = x
-                    x = t + trcd
-                    c0 = x if x > base else base
-                    end = c0 + (cnt - 1) * gl
-                    if end < nr:  # and so t < nr: no refresh before the ACT either
-                        open_row[b] = row  # _commit_act
-                        act_ck[b] = t
-                        act_ready[b] = t + trc
-                        col_ready[b] = x
-                        x = end + rec
-                        pre_ready[b] = x if x > t else t
-                        last_act[r] = t
-                        last_act_grp[r] = grp
-                        faw.append(t)
-                        if len(faw) > 4:
-                            del faw[0]
-                        acts += 1
-                        misses += 1
-                        hits += cnt - 1
-                        if first_cmd is None:
-                            first_cmd = pre if pre is not None else t
-                        piece_pos.append(pos)
-                        piece_t.append(c0)
-                        if first_col is None:
-                            first_col = c0
-                        prev_col = end
-                        pos += cnt
-                        prev_grp = grp
-                        continue
-                m = 0
-                while m < cnt:
-                    k = pos + m
-                    if m:
-                        g = gl
-                    elif k:
-                        g = gl if grp == prev_grp else gs
-                    elif prev_col > _NEG:  # _gap(st.last_grp, st.last_wr, grp, wr)
-                        g = gl if st.last_grp == grp else gs
-                        if st.last_wr != wr and sw > g:
-                            g = sw
-                    else:
-                        g = 0
-                    hit = open_row[b] == row
-                    if hit:
-                        cr = col_ready[b]
-                        pr = pre_ready[b]
-                    else:
-                        r = b // bpr
-                        faw = st.faw[r]
-                        if k:  # the first ACT may come with `refreshed` set
-                            refreshed = False
-                        while True:  # _activate_time
-                            t = arr
-                            if k >= window:  # queue admission: column time of burst k - window
-                                q = k - window
-                                j = bisect.bisect_right(piece_pos, q) - 1
-                                tq = piece_t[j] + (q - piece_pos[j]) * gl
-                                if tq > t:
-                                    t = tq
-                            pre = None
-                            if open_row[b] >= 0:
-                                pre = pre_ready[b]
-                                if t > pre:
-                                    pre = t
-                                x = act_ck[b] + tras
-                                if x > pre:
-                                    pre = x
-                                t = pre + trp
-                            x = act_ready[b]
-                            if x > t:
-                                t = x
-                            x = last_act[r] + (trrd_l if last_act_grp[r] == grp else trrd_s)
-                            if x > t:
-                                t = x
-                            if len(faw) == 4:
-                                x = faw[0] + tfaw
-                                if x > t:
-                                    t = x
-                            if not refreshed and t >= nr:
-                                refs += self._refresh(st, t)
-                                nr = st.next_ref
-                                refreshed = True
-                                continue
-                            break
-                        open_row[b] = row  # _commit_act
-                        act_ck[b] = t
-                        act_ready[b] = t + trc
-                        cr = t + trcd
-                        col_ready[b] = cr
-                        pre_ready[b] = pr = t
-                        last_act[r] = t
-                        last_act_grp[r] = grp
-                        faw.append(t)
-                        if len(faw) > 4:
-                            del faw[0]
-                        acts += 1
-                        misses += 1
-                        if first_cmd is None:
-                            first_cmd = pre if pre is not None else t
-                    c0 = prev_col + g
-                    if cr > c0:
-                        c0 = cr
-                    if arr > c0:
-                        c0 = arr
-                    rest = cnt - m
-                    take = rest
-                    crossed = False
-                    if c0 >= nr:
-                        if hit:
-                            refs += self._refresh(st, c0 if k == 0 else nr)
-                            nr = st.next_ref
-                            continue  # burst k is now a miss
-                        take = 1
-                        if rest > 1:
-                            crossed = True
-                        elif ri + 1 < nruns:
-                            nxt = rl[ri + 1]
-                            crossed = open_row[nxt[0]] == nxt[1]
-                    elif rest > 1 and c0 + (rest - 1) * gl >= nr:
-                        take = -(-(nr - c0) // gl)
-                        crossed = True
-                    end = c0 + (take - 1) * gl
-                    piece_pos.append(k)
-                    piece_t.append(c0)
-                    if first_col is None:
-                        first_col = c0
-                        if first_cmd is None:
-                            first_cmd = c0
-                    hits += take if hit else take - 1
-                    x = end + rec
-                    if x > pr:
-                        pre_ready[b] = x
-                    prev_col = end
-                    m += take
-                    if crossed:
-                        refs += self._refresh(st, nr)
+                    at = st.act_t[r]
+                    ag = st.act_g[r]
+                    if len(at) > 8 and at[0] < arr - hist:
+                        k = bisect.bisect_left(at, arr - hist)
+                        del at[:k]
+                        del ag[:k]
+                    if at:
+                        last_a = at[-1]
+                        x = last_a + (trrd_l if ag[-1] == grp else trrd_s)
+                        y = at[-4] + tfaw if len(at) >= 4 else _NEG
+                        if t < x or t < y:
+                            if t >= last_a:  # after every earlier ACT: tRRD, tFAW to the last
+                                t = x if x > y else y
+                            else:
+                                t = self._act_slot(st, r, grp, t)
+                    if t >= nr:
+                        irefs += self._refresh(st, t)
                         nr = st.next_ref
-                pos += cnt
-                prev_grp = grp
-            st.last_col = prev_col
-            st.last_grp = prev_grp
+                        continue
+                    act = t
+                    R = t + trcd
+                else:
+                    R = st.col_ready[b]
+                # --- column commands after the bus tail, in one piece
+                x = st.bank_col[b] + gl
+                if x > R:
+                    R = x
+                if adm > R:
+                    R = adm
+                gap = False
+                if holes and holes[-1][3] > R:  # a bus gap it might fill: as `_schedule`
+                    for h in holes[bisect.bisect_right(holes, R, key=_HI):]:
+                        lo, lg, lw, hi, hg, hw = h
+                        g = gl if lg == grp else gs
+                        if lw != wr:
+                            x = wtr if lw else rtw
+                            if x > g:
+                                g = x
+                        c = lo + g
+                        if R > c:
+                            c = R
+                        g = gl if hg == grp else gs
+                        if hw != wr:
+                            x = wtr if wr else rtw
+                            if x > g:
+                                g = x
+                        if c + g <= hi:
+                            ok = False  # it fits: `_schedule` places it
+                            break
+                    if not ok:
+                        break
+                lc = st.last_col
+                c = R
+                if lc > _NEG:
+                    lg = st.last_grp
+                    g = gl if lg == grp else gs
+                    lw = st.last_wr
+                    if lw != wr:
+                        x = wtr if lw else rtw
+                        if x > g:
+                            g = x
+                    if lc + g < R:
+                        if R >= nr and act is None:
+                            irefs += self._refresh(st, R)
+                            nr = st.next_ref
+                            continue
+                        gap = R - lc >= hole_min
+                    else:
+                        c = lc + g
+                if c >= nr and act is None:
+                    irefs += self._refresh(st, c)
+                    nr = st.next_ref
+                    continue
+                end = c + (cnt - 1) * gl
+                if end >= nr and (act is None or cnt > 1):  # split by a refresh: `_schedule`
+                    ok = False
+                break
+            if not ok:
+                s, fd, dn, mi, ac, rf = self._schedule(((st, ((b, row, grp, cnt, wr),)),), arr)
+                misses += mi
+                acts += ac
+                refs += rf
+                if first_cmd is None or s < first_cmd:
+                    first_cmd = s
+                if first_data is None or fd < first_data:
+                    first_data = fd
+                if done is None or dn > done:
+                    done = dn
+                continue
+            pre_ready = st.pre_ready
+            if act is not None:  # commit the ACT
+                st.open_row[b] = row
+                st.act_ck[b] = act
+                st.act_ready[b] = act + trc
+                st.col_ready[b] = act + trcd
+                if act >= at[-1] if at else True:
+                    at.append(act)
+                    ag.append(grp)
+                else:
+                    i = bisect.bisect_right(at, act)
+                    at.insert(i, act)
+                    ag.insert(i, grp)
+                misses += 1
+                acts += 1
+                s = pre if pre is not None else act
+            else:
+                s = c
+            if gap:
+                holes.append([lc, lg, lw, R, grp, wr])
+                if len(holes) > _MAX_HOLES:
+                    del holes[0]
+            st.last_col = end
+            st.last_grp = grp
             st.last_wr = wr
+            st.bank_col[b] = end
+            x = end + rec  # > act: covers pre_ready >= ACT
+            if x > pre_ready[b]:
+                pre_ready[b] = x
+            if cnt >= Q:
+                q[:] = range(end - (Q - 1) * gl, end + 1, gl)
+            else:
+                if cnt == 1:
+                    q.append(c)
+                else:
+                    q.extend(range(c, end + 1, gl))
+                if len(q) > Q:
+                    del q[:len(q) - Q]
+            if first_cmd is None or s < first_cmd:
+                first_cmd = s
+            x = c + lat
+            if first_data is None or x < first_data:
+                first_data = x
+            x = end + lat + bck
+            if done is None or x > done:
+                done = x
             if closed:
                 self._close_all(st)
-            if start is None:
-                start, first_data, done = first_cmd, first_col, prev_col
-            else:
-                if first_cmd < start:
-                    start = first_cmd
-                if first_col < first_data:
-                    first_data = first_col
-                if prev_col > done:
-                    done = prev_col
-        self.refreshes += refs
-        return start, first_data, done, hits, misses, acts, refs
+        if irefs:
+            self.refreshes += irefs
+            refs += irefs
+        n = last - first + 1  # as `_response`, inline
+        e_act, e_ref, bits, e_wr, e_rd = self._energy
+        energy = (acts * e_act + refs * e_ref
+                  + bits * ((n * e_wr + 0 * e_rd) if wr else (0 * e_wr + n * e_rd)))
+        x = math.ceil(first_cmd * tck - 1e-6)
+        a = int(arrival_ps)
+        return MemoryResponse(a if a > x else x,
+                              math.ceil(first_data * tck - 1e-6), math.ceil(done * tck - 1e-6),
+                              nbytes, n - misses, misses, energy)
 
     # ------------------------------------------------------------------ scheduling
     def _frfcfs(self, st: _Channel, bank, row, window: int):
@@ -812,161 +672,245 @@ class DramModel(MemoryModel):
         sched[o] = b_list
         return sched
 
-    def _run_channel(self, st: _Channel, bank, row, grp, wr, arr: int):
+    def _act_slot(self, st: _Channel, r: int, grp: int, t: int) -> int:
+        """Earliest ACT time >= t on rank r that keeps tRRD_S/L to both neighbouring ACTs and at
+        most four ACTs in any tFAW window (ACTs may go between earlier-scheduled ones)."""
+        at, ag = st.act_t[r], st.act_g[r]
+        rl, rs, faw = self._rrd_faw
+        n = len(at)
+        bisect_right = bisect.bisect_right
+        while True:
+            i = bisect_right(at, t)
+            nt = t
+            if i:
+                x = at[i - 1] + (rl if ag[i - 1] == grp else rs)
+                if x > nt:
+                    nt = x
+            if i < n:
+                gap = rl if ag[i] == grp else rs
+                if at[i] - t < gap:  # too close to the next ACT
+                    x = at[i] + gap
+                    if x > nt:
+                        nt = x
+            if nt == t and n >= 4:
+                # windows of five consecutive ACTs (t inserted at index i) must span >= tFAW:
+                # the one ending at t moves t to at[i-4] + tFAW; any other one (t not last)
+                # moves t past the next ACT (at[i] + tRRD)
+                if i >= 4 and t - at[i - 4] < faw:
+                    nt = at[i - 4] + faw
+                if i < n:
+                    hi = i if i <= n - 4 else n - 4
+                    s0 = i - 3 if i >= 3 else 0
+                    for s in range(s0, hi + 1):
+                        if (at[s + 3] - at[s] if s < i else at[i + 3] - t) < faw:
+                            x = at[i] + (rl if ag[i] == grp else rs)
+                            if x > nt:
+                                nt = x
+                            break
+            if nt == t:
+                return t
+            t = nt
+
+    def _schedule(self, work, arr: int):
+        """Time, for each (channel state, runs [(bank, row, grp, count, wr)]) of `work`, the runs
+        in schedule order.
+
+        Per burst: admission (the queue holds `queue_depth` bursts per direction: a burst enters
+        when the queue_depth-th latest earlier column command has issued), ACT on a row miss
+        (PRE after tRAS / tRTP / write recovery, tRP, tRC, `_act_slot`), then the column command
+        at the earliest time >= max(tRCD after ACT, the bank's previous column + tCCD_L,
+        admission) that keeps the column-to-column gaps (tCCD_S/L, turnarounds) to its bus
+        neighbours: either in a gap an earlier stall left on the bus, or after the bus tail.
+        Bursts of other banks thus overtake a burst that waits for its bank (bank parallelism);
+        each bank's bursts stay in order. Returns (first command, first data, last data end:
+        min, min, max over the channels; misses, ACTs, refreshes: sums) in clocks.
+        """
+        (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
+         qrd, qwr, hole_min) = self._consts
+        hist = self._act_hist
         p = self.params
-        n = len(bank)
-        per_wr = not isinstance(wr, bool)
-        any_wr = bool(np.any(wr)) if per_wr else wr
-        window = p.write_queue_depth if any_wr else p.read_queue_depth
-        if n > 1:
-            sched = self._frfcfs(st, bank, row, window)
-            if sched is not None:
-                bank, row, grp = bank[sched], row[sched], grp[sched]
-                if per_wr:
-                    wr = wr[sched]
-        # column-to-column gaps (g[0] is the gap to the previous call's last column command)
-        w0 = bool(wr[0]) if per_wr else wr
-        g = np.empty(n, np.int64)
-        g[0] = self._gap(st.last_grp, st.last_wr, int(grp[0]), w0) if st.last_col > _NEG else 0
-        if n > 1:
-            g[1:] = np.where(grp[1:] == grp[:-1], self._tccd_l, self._tccd_s)
-            if per_wr:
-                np.maximum(g[1:], np.where(~wr[:-1] & wr[1:], self._rtw_gap, 0), out=g[1:])
-                np.maximum(g[1:], np.where(wr[:-1] & ~wr[1:], self._wtr_gap, 0), out=g[1:])
-        G = np.cumsum(g)
-        if per_wr:
-            lat = np.where(wr, p.tcwl_ck, p.tcl_ck)
-            rec = np.where(wr, self._rec_wr, self._rec_rd)
-        else:
-            lat = p.tcwl_ck if wr else p.tcl_ck
-            rec = self._rec_wr if wr else self._rec_rd
-        # static hits: previous burst to the same bank (this call) or the open row (state)
-        if n == 1:
-            prev_same = np.full(1, -1, np.int64)
-            hit = np.array([st.open_row[bank[0]] == row[0]])
-        else:
-            ob = np.argsort(bank, kind="stable")
-            same = bank[ob[1:]] == bank[ob[:-1]]
-            prev_same = np.full(n, -1, np.int64)
-            prev_same[ob[1:][same]] = ob[:-1][same]
-            prow = np.where(prev_same >= 0, row[prev_same], np.asarray(st.open_row, np.int64)[bank])
-            hit = prow == row
-        miss_idx = np.flatnonzero(~hit)
-        col_ready = np.array(st.col_ready, np.int64)  # mirror, kept in step below
-        col = np.empty(n, np.int64)
-        u_prev = st.last_col  # col[i-1] - G[i-1]; G[-1] = 0
-        first_cmd = None
-        hits = misses = acts = refs = 0
-        i = 0
-        while i < n:
-            b = int(bank[i])
-            if not hit[i]:
-                act, pre = self._activate_time(st, b, int(grp[i]), arr, col, i, window)
-                if p.refresh_enabled and act >= st.next_ref:
-                    refs += self._refresh(st, act)
-                    hit[i + 1:] &= prev_same[i + 1:] >= i
-                    miss_idx = np.flatnonzero(~hit)
-                    act, pre = self._activate_time(st, b, int(grp[i]), arr, col, i, window)
-                self._commit_act(st, b, int(grp[i]), int(row[i]), act)
-                col_ready[b] = st.col_ready[b]  # the only change to col_ready here
-                acts += 1
-                misses += 1
-                if first_cmd is None:
-                    first_cmd = pre if pre is not None else act
-            k = np.searchsorted(miss_idx, i, side="right")
-            e = int(miss_idx[k]) if k < len(miss_idx) else n
-            ready = col_ready[bank[i:e]]
-            t = np.maximum(ready, arr) - G[i:e]
-            if t[0] < u_prev:
-                t[0] = u_prev
-            np.maximum.accumulate(t, out=t)
-            c = t + G[i:e]
-            if p.refresh_enabled and c[-1] >= st.next_ref:
-                j = int(np.searchsorted(c, st.next_ref, side="left"))
-                if j == 0 and hit[i]:  # refresh first; burst i then re-activates
-                    refs += self._refresh(st, int(c[0]))
-                    hit[i:] &= prev_same[i:] >= i
-                    miss_idx = np.flatnonzero(~hit)
-                    continue
-                j = max(j, 1)  # a miss activated before the refresh was due completes first
-                if j < e - i:
-                    e = i + j
-                    c = c[:j]
-                    crossed = True
+        trrd_l, trrd_s, tfaw = p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck
+        first_cmd = first_data = done = None
+        misses = acts = refs = 0
+        insort = bisect.insort
+        closed = self.params.page_policy == "closed"
+        for st, runs in work:
+            open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
+            act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
+            holes = st.holes
+            if holes and holes[0][3] <= arr:
+                holes[:] = [h for h in holes if h[3] > arr]
+            nr = st.next_ref if ref_on else _NEVER
+            refs0 = refs
+            for b, row, grp, cnt, wr in runs:
+                if wr:
+                    lat, rec, q, Q = tcwl, rec_wr, st.q_wr, qwr
                 else:
-                    crossed = False
-            else:
-                crossed = False
-            col[i:e] = c
-            if first_cmd is None:
-                first_cmd = int(c[0])
-            hits += (e - i) - (0 if hit[i] else 1)
-            r = rec[i:e] if per_wr else rec
-            if e - i == 1:
-                st.pre_ready[b] = max(int(st.pre_ready[b]), int(c[0]) + int(r if not per_wr else r[0]))
-            else:
-                pr = np.asarray(st.pre_ready, np.int64)
-                np.maximum.at(pr, bank[i:e], c + r)
-                st.pre_ready[:] = pr.tolist()
-            u_prev = int(c[-1]) - int(G[e - 1])
-            i = e
-            if crossed:
-                refs += self._refresh(st, int(st.next_ref))
-                hit[e:] &= prev_same[e:] >= e
-                miss_idx = np.flatnonzero(~hit)
-        # carry bus state to the next call
-        st.last_col = int(col[-1])
-        st.last_grp = int(grp[-1])
-        st.last_wr = bool(wr[-1]) if per_wr else wr
-        if p.page_policy == "closed":
-            self._close_all(st)
-        ends = col + lat
-        first_data = int(ends.min()) if per_wr else int(col[0]) + lat
-        done = int((ends + self.burst_ck).max()) if per_wr else int(col[-1]) + lat + self.burst_ck
-        self.refreshes += refs
-        return first_cmd, first_data, done, hits, misses, acts, refs
-
-    def _gap(self, prev_grp: int, prev_wr: bool, grp: int, wr: bool) -> int:
-        gap = self._tccd_l if prev_grp == grp else self._tccd_s
-        if prev_wr and not wr:
-            gap = max(gap, self._wtr_gap)
-        elif wr and not prev_wr:
-            gap = max(gap, self._rtw_gap)
-        return gap
-
-    def _activate_time(self, st: _Channel, b: int, grp: int, arr: int, col, i: int, window: int):
-        """Earliest ACT for a miss at schedule position i on bank b (and its PRE, if any)."""
-        p = self.params
-        t = arr
-        if i >= window:
-            t = max(t, int(col[i - window]))  # queue admission
-        pre = None
-        if st.open_row[b] >= 0:
-            pre = max(t, int(st.pre_ready[b]), int(st.act_ck[b]) + p.tras_ck)
-            t = pre + p.trp_ck
-        t = max(t, int(st.act_ready[b]))
-        r = b // self.banks_per_rank
-        gap = p.trrd_l_ck if st.last_act_grp[r] == grp else p.trrd_s_ck
-        t = max(t, st.last_act[r] + gap)
-        faw = st.faw[r]
-        if len(faw) == 4:
-            t = max(t, faw[0] + p.tfaw_ck)
-        return t, pre
-
-    def _commit_act(self, st: _Channel, b: int, grp: int, row: int, act: int) -> None:
-        p = self.params
-        st.open_row[b] = row
-        st.act_ck[b] = act
-        st.act_ready[b] = act + p.trc_ck
-        st.col_ready[b] = act + p.trcd_ck
-        st.pre_ready[b] = act
-        r = b // self.banks_per_rank
-        st.last_act[r] = act
-        st.last_act_grp[r] = grp
-        faw = st.faw[r]
-        faw.append(act)
-        if len(faw) > 4:
-            del faw[0]
+                    lat, rec, q, Q = tcl, rec_rd, st.q_rd, qrd
+                m = 0
+                just = False  # the burst right after its ACT completes even if a refresh is due
+                while m < cnt:
+                    adm = q[0] if len(q) >= Q and q[0] > arr else arr
+                    if open_row[b] != row:
+                        t = adm
+                        pre = None
+                        if open_row[b] >= 0:
+                            pre = pre_ready[b]
+                            if t > pre:
+                                pre = t
+                            x = act_ck[b] + tras
+                            if x > pre:
+                                pre = x
+                            t = pre + trp
+                        if act_ready[b] > t:
+                            t = act_ready[b]
+                        r = b // bpr
+                        at = st.act_t[r]
+                        if len(at) > 8 and at[0] < arr - hist:  # cannot constrain ACTs >= arr
+                            k = bisect.bisect_left(at, arr - hist)
+                            del at[:k]
+                            del st.act_g[r][:k]
+                        ag = st.act_g[r]
+                        if at:  # common case: after every earlier ACT of the rank
+                            la = at[-1]
+                            x = la + (trrd_l if ag[-1] == grp else trrd_s)
+                            y = at[-4] + tfaw if len(at) >= 4 else _NEG
+                            if t < x or t < y:
+                                if t >= la:  # still after them: tRRD and tFAW to the last ones
+                                    t = x if x > y else y
+                                else:
+                                    t = self._act_slot(st, r, grp, t)
+                        if t >= nr:
+                            refs += self._refresh(st, t)
+                            nr = st.next_ref
+                            continue
+                        open_row[b] = row
+                        act_ck[b] = t
+                        act_ready[b] = t + trc
+                        col_ready[b] = t + trcd
+                        if pre_ready[b] < t:
+                            pre_ready[b] = t
+                        if not at or t >= at[-1]:
+                            at.append(t)
+                            ag.append(grp)
+                        else:
+                            i = bisect.bisect_right(at, t)
+                            at.insert(i, t)
+                            ag.insert(i, grp)
+                        misses += 1
+                        acts += 1
+                        x = pre if pre is not None else t
+                        if first_cmd is None or x < first_cmd:
+                            first_cmd = x
+                        just = True
+                    R = col_ready[b]
+                    x = bank_col[b] + gl
+                    if x > R:
+                        R = x
+                    if adm > R:
+                        R = adm
+                    hole = -1
+                    if holes and holes[-1][3] > R:  # try the gaps stalls left on the bus
+                        for hi_ in range(bisect.bisect_right(holes, R, key=_HI), len(holes)):
+                            lo, lg, lw, hi, hg, hw = holes[hi_]
+                            g = gl if lg == grp else gs
+                            if lw != wr:
+                                x = wtr if lw else rtw
+                                if x > g:
+                                    g = x
+                            c = lo + g
+                            if R > c:
+                                c = R
+                            g = gl if hg == grp else gs
+                            if hw != wr:
+                                x = wtr if wr else rtw
+                                if x > g:
+                                    g = x
+                            if c + g <= hi:
+                                hole = hi_
+                                break
+                    if hole >= 0:
+                        take = 1
+                        if c >= nr and not just:
+                            refs += self._refresh(st, c)
+                            nr = st.next_ref
+                            continue
+                        lo, lg, lw, hi, hg, hw = holes[hole]
+                        new = []
+                        if c - lo >= hole_min:
+                            new.append([lo, lg, lw, c, grp, wr])
+                        if hi - c >= hole_min:
+                            new.append([c, grp, wr, hi, hg, hw])
+                        holes[hole:hole + 1] = new
+                        end = c
+                    else:  # after the bus tail; the rest of the run follows at tCCD_L
+                        lc = st.last_col
+                        if lc > _NEG:
+                            g = gl if st.last_grp == grp else gs
+                            if st.last_wr != wr:
+                                x = wtr if st.last_wr else rtw
+                                if x > g:
+                                    g = x
+                            c = lc + g
+                            if R > c:
+                                if R >= nr and not just:
+                                    refs += self._refresh(st, R)
+                                    nr = st.next_ref
+                                    continue
+                                if R - lc >= hole_min:  # a stall: later bursts may fill the gap
+                                    holes.append([lc, st.last_grp, st.last_wr, R, grp, wr])
+                                    if len(holes) > _MAX_HOLES:
+                                        del holes[0]
+                                c = R
+                        else:
+                            c = R
+                        if c >= nr and not just:
+                            refs += self._refresh(st, c)
+                            nr = st.next_ref
+                            continue
+                        rest = cnt - m
+                        if c >= nr:
+                            take = 1
+                        else:
+                            take = (nr - c - 1) // gl + 1
+                            if take > rest:
+                                take = rest
+                        end = c + (take - 1) * gl
+                        st.last_col = end
+                        st.last_grp = grp
+                        st.last_wr = wr
+                    # commit the `take` bursts c, c + gl, ..., end on bank b
+                    just = False
+                    bank_col[b] = end
+                    x = end + rec
+                    if x > pre_ready[b]:
+                        pre_ready[b] = x
+                    if hole >= 0:
+                        insort(q, c)
+                        if len(q) > Q:
+                            del q[0]
+                    elif take >= Q:
+                        q[:] = range(end - (Q - 1) * gl, end + 1, gl)
+                    else:  # after the tail: later than every queued column time
+                        if take == 1:
+                            q.append(c)
+                        else:
+                            q.extend(range(c, end + 1, gl))
+                        if len(q) > Q:
+                            del q[:len(q) - Q]
+                    if first_cmd is None or c < first_cmd:
+                        first_cmd = c
+                    x = c + lat
+                    if first_data is None or x < first_data:
+                        first_data = x
+                    x = end + lat + bck
+                    if done is None or x > done:
+                        done = x
+                    m += take
+            self.refreshes += refs - refs0
+            if closed:
+                self._close_all(st)
+        return first_cmd, first_data, done, misses, acts, refs
 
     def _close_all(self, st: _Channel) -> None:
         """Precharge every open bank as early as allowed (closed-page policy)."""
