@@ -103,6 +103,12 @@ class HardwareConfig:
     """Activation residency (A-38, parity rule 2): `auto` keeps a tensor in the global buffer from
     its producer to its last consumer while the live set fits; `never` sends every tensor through
     DRAM (the ablation)."""
+    onchip_byte_cost: float = attrs.field(default=0.25, validator=attrs.validators.and_(
+        attrs.validators.ge(0), attrs.validators.le(1)))
+    """Assumption A-39: what the tiler charges per byte of an operand served by the on-chip
+    residency store (resident activations, resident weights), relative to a DRAM byte, when it
+    chooses tile sizes and loop order (the same for every design). 0.25 ~ a 360 KiB SRAM access
+    against an LPDDR4 access per byte in this project's energy tables."""
     designs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     """Per-design parameter overrides, by design name (each design validates its own)."""
     compute_budget_units: int | None = None

@@ -29,6 +29,9 @@ sums never leave the chip):
   across row tiles when it fits the weight budget, else each row tile re-reads it.
 - `reduce_middle`: rows, chunks, column blocks: each input chunk is read once and used for every
   column block; needs the accumulators of a row tile × all columns on chip.
+- `weight_stationary`: column blocks, chunks, images and rows: each weight block is read once
+  even when a column block's whole reduction does not fit the weight budget; needs the
+  accumulators of a column block for every image and row on chip.
 
 An operand that fits its budget whole is read once in any order.
 """
@@ -167,7 +170,7 @@ class TilePlan:
 
 
 
-ORDERS = ("input_outer", "weight_outer", "reduce_middle")
+ORDERS = ("input_outer", "weight_outer", "reduce_middle", "weight_stationary")
 
 
 def _blocks(total: int, size: int) -> list[tuple[int, int]]:
@@ -272,6 +275,12 @@ class _Cost:
             w_once = nr == 1 or nc == 1 or w_held
             in_held = nn > 1 and not (nr == 1 and nc == 1) and whole_in
             in_once = nn == 1 or (nr == 1 and nc == 1) or in_held
+        elif order == "weight_stationary":
+            # weight block (columns × reduction chunk) outermost, every image and row inside it:
+            # each weight byte loaded once; the accumulators of a column block stay for all images
+            w_held, w_once = False, True
+            in_held = nn > 1 and whole_in
+            in_once = nn == 1 or in_held
         else:  # reduce_middle
             in_held, in_once = False, True
             w_held = nr > 1 and (nn > 1 or nc > 1) and whole_w
@@ -279,8 +288,10 @@ class _Cost:
         return (i_all if in_once else i_all * nn), (self.w_all if w_once else self.w_all * nr), in_held, w_held
 
 
-def _candidates(g: Geometry, c: _Cost, prec: Precision, n_unit: int, c_unit: int, r_unit: int):
-    """(bytes, tiles, order, rows, nb, ch, in_held, w_held) of every candidate tiling."""
+def _candidates(g: Geometry, c: _Cost, prec: Precision, n_unit: int, c_unit: int, r_unit: int,
+                in_cost: float = 1.0, w_cost: float = 1.0):
+    """(cost, tiles, order, rows, nb, ch, in_held, w_held) of every candidate tiling; cost is the
+    bytes each operand loads, weighted by `in_cost` / `w_cost` per byte."""
     col_bytes = g.red_per_ch * prec.weight_bytes
     for nb in _sizes(g.n_out, n_unit):
         ch_limit = int(c.w_budget // (nb * col_bytes))
@@ -291,6 +302,10 @@ def _candidates(g: Geometry, c: _Cost, prec: Precision, n_unit: int, c_unit: int
                 n_acc = g.n_out if order == "reduce_middle" else nb
                 if order == "reduce_middle" and ceil_div(g.red_ch, ch) == 1 and nb == g.n_out:
                     continue  # the same tiles as input_outer
+                if order == "weight_stationary" and (
+                        ceil_div(g.red_ch, ch) == 1
+                        or g.images * g.out_rows * g.row_px * nb * prec.acc_bytes > c.out_budget):
+                    continue  # without a split reduction it is weight_outer; all accumulators must fit
                 rows_opts = {_aligned_rows(g.out_rows, c.max_rows(ch, n_acc), r_unit)}
                 if order == "input_outer" and ch < g.red_ch:
                     rows_opts.add(_aligned_rows(g.out_rows, c.max_rows(g.red_ch, n_acc), r_unit))
@@ -299,20 +314,20 @@ def _candidates(g: Geometry, c: _Cost, prec: Precision, n_unit: int, c_unit: int
                         continue
                     ib, wb, ih, wh = c.cost(order, rows, nb, ch)
                     tiles = g.images * ceil_div(g.out_rows, rows) * ceil_div(g.n_out, nb) * ceil_div(g.red_ch, ch)
-                    yield ib + wb, tiles, order, rows, nb, ch, ih, wh
+                    yield ib * in_cost + wb * w_cost, tiles, order, rows, nb, ch, ih, wh
 
 
 
 @functools.lru_cache(maxsize=4096)
 def _search(g: Geometry, prec: Precision, act_budget: int, w_budget: int, out_budget: int,
-            pe_cols: int, pe_rows: int):
+            pe_cols: int, pe_rows: int, in_cost: float = 1.0, w_cost: float = 1.0):
     """The cheapest candidate (see `_candidates`); cached: designs re-plan the same shapes per step."""
     cost = _Cost(g, prec, act_budget, w_budget, out_budget)
     a = _lcm(max(1, pe_rows), max(1, pe_cols))
     units = (max(1, pe_cols), a // math.gcd(a, g.red_per_ch), a // math.gcd(a, g.row_px))
     best = None
     for n_unit, c_unit, r_unit in (units, (1, 1, 1)):
-        for cand in _candidates(g, cost, prec, n_unit, c_unit, r_unit):
+        for cand in _candidates(g, cost, prec, n_unit, c_unit, r_unit, in_cost, w_cost):
             if best is None or cand[:2] < best[:2]:
                 best = cand
         if best is not None:
@@ -321,10 +336,13 @@ def _search(g: Geometry, prec: Precision, act_budget: int, w_budget: int, out_bu
 
 
 def plan_tiles(op: OpRecord, prec: Precision, act_budget: int, w_budget: int, out_budget: int,
-               pe_cols: int = 1, pe_rows: int = 1) -> TilePlan:
+               pe_cols: int = 1, pe_rows: int = 1, in_cost: float = 1.0,
+               w_cost: float = 1.0) -> TilePlan:
     """Choose tile sizes and loop order for `op`; errors name the buffer that is too small.
 
-    `pe_cols`/`pe_rows`: the PE array the tiles are aligned to (1: no alignment)."""
+    `pe_cols`/`pe_rows`: the PE array the tiles are aligned to (1: no alignment). `in_cost` /
+    `w_cost`: relative cost of a byte loaded for the input / the weights (or second operand);
+    1 for DRAM-sourced operands, less for operands served by the on-chip residency store."""
     g = geometry(op)
     name = f"op {op.op_id} ({op.name})"
     col_bytes = g.red_per_ch * prec.weight_bytes
@@ -346,7 +364,7 @@ def plan_tiles(op: OpRecord, prec: Precision, act_budget: int, w_budget: int, ou
             f"cannot fit the activation buffer's tile budget ({kib(act_budget)}); "
             f"increase buffers.activation.capacity_kib"
         )
-    best = _search(g, prec, act_budget, w_budget, out_budget, pe_cols, pe_rows)
+    best = _search(g, prec, act_budget, w_budget, out_budget, pe_cols, pe_rows, in_cost, w_cost)
     if best is None:
         raise ConfigError(
             f"{name}: no tile fits the activation ({kib(act_budget)}), weight ({kib(w_budget)}) and "
@@ -374,6 +392,9 @@ def _enumerate(g: Geometry, prec: Precision, rows: int, n_block: int, ch_chunk: 
     elif order == "reduce_middle":
         keys = [(s, i, rt, nt, ch) for s in range(g.sets) for i in range(g.images)
                 for rt in row_tiles for ch in chunks for nt in n_tiles]
+    elif order == "weight_stationary":
+        keys = [(s, i, rt, nt, ch) for s in range(g.sets) for nt in n_tiles for ch in chunks
+                for i in range(g.images) for rt in row_tiles]
     else:
         raise ValueError(f"unknown loop order {order!r}")
 
