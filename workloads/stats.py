@@ -23,6 +23,8 @@ class StatSpec:
     """None for a scalar; else the array shape expected for an op."""
     fraction: bool = True
     """Values must lie in [0, 1] (else: finite and non-negative)."""
+    kind: str = "f"
+    """numpy dtype kind the stored values must have: "f" (floating point) or "u" (uint8 bits)."""
 
 
 def _pixels(op: OpRecord) -> tuple[int, ...]:
@@ -58,7 +60,7 @@ STATS: dict[str, StatSpec] = {
     ),
     "mhd.int8_need": StatSpec(
         "per-pixel int8-need bits over channels, packed (np.packbits along channels)",
-        lambda op: (op.n, op.h * op.w, math.ceil(op.c / 8)), fraction=False,
+        lambda op: (op.n, op.h * op.w, math.ceil(op.c / 8)), fraction=False, kind="u",
     ),
 }
 
@@ -68,6 +70,11 @@ def validate_stat(name: str, value, op: OpRecord, where: str) -> None:
     if spec is None:
         raise TraceError(f"{where}: unknown statistic; known: {', '.join(sorted(STATS))}")
     arr = np.asarray(value)
+    if arr.dtype.kind != spec.kind:
+        want = "uint8" if spec.kind == "u" else "floating-point"
+        raise TraceError(f"{where}: dtype {arr.dtype} is not {want}; re-capture the trace")
+    if spec.kind == "u" and arr.dtype != np.uint8:
+        raise TraceError(f"{where}: dtype {arr.dtype} is not uint8; re-capture the trace")
     if spec.shape is None:
         if arr.ndim != 0:
             raise TraceError(f"{where}: expected a scalar, got shape {arr.shape}")
