@@ -54,6 +54,22 @@ def design_params_for(items: list[str], designs: list[str]) -> dict[str, dict[st
     return out
 
 
+def check_out_file(path: str | None, flag: str) -> None:
+    """Before any simulation: `path` can become a file (not a directory, parent a directory)."""
+    import os
+
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path}: is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        what = "is not a directory" if os.path.exists(parent) else "does not exist"
+        raise ConfigError(f"{flag} {path}: the parent directory {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: the parent directory {parent} is not writable")
+
+
 def hw_with_residency(hw, residency: str | None):
     return hw if residency is None or hw == "paper" else hw.evolve(residency=residency)
 
