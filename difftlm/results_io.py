@@ -296,13 +296,13 @@ def _pid_alive(pid: int) -> bool:
 
 def _clean_stale(parent: str, base: str) -> None:
     """Remove temporary sets of writers that died (kill -9) before renaming theirs into place."""
-    prefix = f".{base}.tmp-"
     try:
         names = os.listdir(parent)
     except OSError:
         return
     for name in names:
-        if not name.startswith(prefix):
+        prefix = next((p for p in (f".{base}.tmp-", f".{base}.old-") if name.startswith(p)), None)
+        if prefix is None:
             continue
         try:
             pid = int(name[len(prefix):].split("-", 1)[0])
@@ -372,31 +372,36 @@ def result_set(out: str, flag: str = "--out"):
 
 
 def _swap_in(tmp: str, out_abs: str) -> None:
-    if not os.path.isdir(out_abs):
-        os.rename(tmp, out_abs)
+    """Put complete set `tmp` at `out_abs` in one step; a concurrent writer's set is replaced
+    whole (the last writer wins), never merged."""
+    for _ in range(5):
+        if not os.path.lexists(out_abs):
+            try:
+                os.rename(tmp, out_abs)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                continue  # another writer got there first: swap with its set instead
+        try:
+            if _exchange(tmp, out_abs):
+                shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous set
+                return
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            continue  # the set moved meanwhile: try again
+        # no atomic exchange here: move the previous set aside, then rename the new one in
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.old-{os.getpid()}-",
+                               dir=os.path.dirname(out_abs))
+        try:
+            os.rename(out_abs, os.path.join(old, "set"))
+            os.rename(tmp, out_abs)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            continue
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
         return
-    try:
-        if _exchange(tmp, out_abs):
-            shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous set
-            return
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:   # a concurrent writer moved it: fall through
-            raise
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.old-{os.getpid()}-",
-                           dir=os.path.dirname(out_abs))
-    try:
-        os.rename(out_abs, os.path.join(old, "set"))
-    except FileNotFoundError:
-        pass
-    try:
-        os.rename(tmp, out_abs)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-        os.rename(out_abs, os.path.join(old, "other"))  # a concurrent writer's set came first
-        os.rename(tmp, out_abs)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-__all__ = ["COMPLETE_MARKER", "ResultsError", "check_complete", "check_out_dir", "load_results",
-           "result_set", "rows_csv", "save_results", "summary_rows", "table_rows", "write_text_atomic"]
+    raise OSError(errno.EBUSY, "other writers keep replacing the result set", out_abs)

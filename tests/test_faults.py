@@ -247,6 +247,27 @@ def test_trace_reader_never_crashes_on_corrupt_bytes(tiny_trace_bytes, tmp_path,
         assert "\n" not in str(exc)
 
 
+_op_fields = st.sampled_from(["n", "c", "h", "w", "k", "r", "s", "stride", "pad", "groups", "out_h",
+                               "out_w", "heads", "tokens", "macs", "in_elems", "w_elems", "out_elems"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["conv2d", "linear", "matmul_qk", "silu", "add", "softmax"]),
+       changes=st.dictionaries(_op_fields, _values, max_size=3))
+def test_op_rows_are_valid_or_rejected(kind, changes):
+    row = {"op_id": 0, "name": "x", "kind": kind, "n": 1, "c": 8, "h": 4, "w": 4, "k": 8, "out_h": 4,
+           "out_w": 4}
+    row.update(changes)
+    try:
+        op = op_from_dict(0, row)
+    except TraceError as exc:
+        assert "\n" not in str(exc)
+        return
+    for f in ("n", "c", "h", "w", "k", "macs", "in_elems"):
+        v = getattr(op, f)
+        assert type(v) is int and 0 <= v <= max(limits.MAX_DIM, limits.MAX_OP_MACS)
+
+
 # ---------------------------------------------------------------- 3. result sets
 def _designs_in(d):
     check_complete(str(d))
