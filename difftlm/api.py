@@ -119,10 +119,9 @@ class Comparison(dict):
     def _save_forked(self, tmp: str, formats, timeline_design) -> list[str]:
         """Draw the figures in a forked child (it shares these results without copying them)
         while this process writes the tables. The child dies with this process (PDEATHSIG) and
-        is killed and reaped on any error, SIGINT or SIGTERM here."""
+        is killed and reaped on any error, SIGINT or SIGTERM here (`result_set` turns SIGTERM
+        into SystemExit while a set is written)."""
         import multiprocessing as mp
-        import signal
-        import threading
 
         from .results_io import save_results
 
@@ -130,12 +129,6 @@ class Comparison(dict):
         recv, send = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_figures_child,
                             args=(send, self, tmp, formats, timeline_design, os.getpid()))
-        old_term = None
-        if threading.current_thread() is threading.main_thread():
-            def _on_term(signum, frame):
-                raise SystemExit(128 + signum)
-
-            old_term = signal.signal(signal.SIGTERM, _on_term)
         try:
             child.start()
             send.close()
@@ -152,8 +145,6 @@ class Comparison(dict):
             if child.pid is not None:
                 child.join()
             recv.close()
-            if old_term is not None:
-                signal.signal(signal.SIGTERM, old_term)
         if status != "ok":
             raise payload
         return written + payload
@@ -287,7 +278,9 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # workers die with this process (a kill -9 here must not leave them waiting forever)
+        with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_replay_in_worker, tr.path, n, hw_n, memory, memory_params,
                                    {**kwargs, "chrome_trace": ct,
                                     "design_params": (design_params or {}).get(n)}): n

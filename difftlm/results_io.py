@@ -343,25 +343,64 @@ def result_set(out: str, flag: str = "--out"):
     out_abs = os.path.abspath(out)
     parent, base = os.path.split(out_abs)
     _clean_stale(parent, base)
+    with _sigterm_as_exit():
+        try:
+            tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)
+            _umask_mode(tmp, 0o777)
+        except OSError as exc:
+            raise ResultsError(f"{flag} {out}: cannot create a directory beside it ({exc.strerror})") from None
+        with _removed_on_failure(tmp, out, flag):
+            yield tmp
+            _finish(tmp, out_abs)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """While a set is written, SIGTERM raises SystemExit (so cleanup runs) instead of killing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, on_term)
     try:
-        tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)
-        _umask_mode(tmp, 0o777)
-    except OSError as exc:
-        raise ResultsError(f"{flag} {out}: cannot create a directory beside it ({exc.strerror})") from None
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _finish(tmp: str, out_abs: str) -> None:
+    """Write the completion marker into `tmp`, then swap it into place."""
+    files = {}
+    for root, _dirs, names in os.walk(tmp):
+        for name in names:
+            full = os.path.join(root, name)
+            files[os.path.relpath(full, tmp)] = os.path.getsize(full)
+    with open(os.path.join(tmp, COMPLETE_MARKER), "w") as f:
+        json.dump({"format": FORMAT, "format_version": FORMAT_VERSION,
+                   "files": dict(sorted(files.items()))}, f, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    import signal
+
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # the swap is not interrupted
     try:
-        yield tmp
-        files = {}
-        for root, _dirs, names in os.walk(tmp):
-            for name in names:
-                full = os.path.join(root, name)
-                files[os.path.relpath(full, tmp)] = os.path.getsize(full)
-        with open(os.path.join(tmp, COMPLETE_MARKER), "w") as f:
-            json.dump({"format": FORMAT, "format_version": FORMAT_VERSION,
-                       "files": dict(sorted(files.items()))}, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
         _swap_in(tmp, out_abs)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(tmp: str, out: str, flag: str):
+    try:
+        yield
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ResultsError(f"{flag} {out}: cannot write the results ({exc.strerror or exc}); "

@@ -66,7 +66,9 @@ def _range_text(b: dict[str, float | None]) -> str:
     parts = []
     for key, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
         if b.get(key) is not None:
-            parts.append(f"{sym} {b[key]:g}")
+            v = b[key]
+            whole = isinstance(v, int) or (float(v).is_integer() and abs(v) < 1e15)
+            parts.append(f"{sym} {int(v)}" if whole else f"{sym} {v:g}")
     return " and ".join(parts)
 
 
