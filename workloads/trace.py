@@ -225,7 +225,9 @@ class Trace:
             if _looks_truncated(self.path):
                 raise TraceError(f"trace {self.path}: truncated (the archive ends before its "
                                  "directory); copy or capture it again") from None
-            msg = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            if isinstance(exc, OSError) and exc.strerror:
+                raise TraceError(f"trace {self.path}: cannot read ({exc.strerror})") from None
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise TraceError(f"trace {self.path}: not a DiffTLM trace archive ({msg})") from None
         names = set(self._zip.namelist())
         for member in ("manifest.json", "ops.json"):
