@@ -196,7 +196,8 @@ def test_shape_limits_on_ops():
 
 @pytest.mark.parametrize("argv, words", [
     (("layer", "--gemm", "1000000000", "1000000000", "1000000000"), ("MAX_DIM",)),
-    (("layer", "--gemm", "100000", "100000", "100000"), ("MAX_OP_MACS",)),
+    (("layer", "--gemm", "100000", "100000", "100000"), ("MAX_TENSOR_ELEMS",)),
+    (("layer", "--gemm", "65536", "65536", "256"), ("MAX_OP_MACS",)),
     (("dram", "--request-bytes", str(10**12)), ("--request-bytes", "MAX_REQUEST_BYTES")),
     (("dram", "--requests", str(10**12)), ("MAX_REQUESTS",)),
 ])
@@ -204,6 +205,12 @@ def test_size_limits_are_named(capsys, argv, words):
     t0 = time.perf_counter()
     assert_user_error(*cli(capsys, *argv), *words)
     assert time.perf_counter() - t0 < 10
+
+
+def test_forward_macs_limit(capsys, small_trace, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_FORWARD_MACS", 1000)
+    assert_user_error(*cli(capsys, "trace", "validate", small_trace), "MAX_FORWARD_MACS")
+    assert_user_error(*cli(capsys, "layer", "--gemm", "64", "64", "64"), "MAX_FORWARD_MACS")
 
 
 def test_decompressed_member_limit(capsys, small_trace, monkeypatch):

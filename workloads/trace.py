@@ -148,6 +148,7 @@ def write_trace(
     _validate_manifest(manifest)
     for i, op in enumerate(ops):
         op_from_dict(i, op.to_dict())
+    limits.check_forward(ops)
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".zip")
     os.close(fd)
@@ -244,6 +245,7 @@ class Trace:
         if not isinstance(rows, list) or not rows:
             raise TraceError("ops.json: expected a non-empty list of ops")
         self.ops: list[OpRecord] = [op_from_dict(i, row) for i, row in enumerate(rows)]
+        limits.check_forward(self.ops)
         for i in range(self.n_steps):
             if _step_name(i) not in names:
                 raise TraceError(f"trace {self.path}: missing table {_step_name(i)} (manifest lists {self.n_steps} steps)")
