@@ -378,6 +378,10 @@ def test_os_errors_are_one_line(capsys, small_trace, tmp_path):
         (("layer", "--topology", tmp_path / "topo.csv"), "--topology"),
         (("layer", "--topology", tmp_path), "--topology"),
         (("plot", tmp_path / "f"), "f"),
+        (("plot", tmp_path / "d.toml"), "d.toml"),
+        (("trace", "zoo", "cifar10", "--steps", "1", "--out", tmp_path), "--out"),
+        (("trace", "zoo", "cifar10", "--steps", "1", "--out", tmp_path / "f" / "t.zip"), "--out"),
+        (("trace", "validate", tmp_path / "bin.toml"), "not a DiffTLM trace"),
     ]
     for argv, word in cases:
         assert_user_error(*cli(capsys, *argv), word)

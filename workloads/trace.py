@@ -150,6 +150,11 @@ def write_trace(
         op_from_dict(i, op.to_dict())
     limits.check_forward(ops)
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise TraceError(f"--out {path}: is a directory; give a .trace.zip file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise TraceError(f"--out {path}: the directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".zip")
     os.close(fd)
     try:
