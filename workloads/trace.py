@@ -28,10 +28,12 @@ import numpy as np
 from . import limits
 from .errors import TraceError
 from .schema import OpRecord, op_from_dict
-from .stats import validate_stat
+from .stats import validate_scalars, validate_stat
 
 SCHEMA = "difftlm-trace"
 SCHEMA_VERSION = 1
+_VALIDATED_FILES: set = set()
+"""Archives whose every step this process has already checked (by path, inode, size, mtime)."""
 REQUIRED_MANIFEST = ("schema", "version", "model", "steps", "batch", "synthetic_stats")
 
 
@@ -121,10 +123,8 @@ def decode_step(data: bytes, where: str) -> StepStats:
 def validate_step(stats: StepStats, ops: list[OpRecord], where: str) -> None:
     n = len(ops)
     for stat, per_op in stats.scalars.items():
-        for op_id, value in per_op.items():
-            if not 0 <= op_id < n:
-                raise TraceError(f"{where}: {stat} names op {op_id}, the op table has {n} ops")
-            validate_stat(stat, value, ops[op_id], f"{where}: {stat}[op {op_id}]")
+        validate_scalars(stat, np.fromiter(per_op.keys(), dtype=np.int64, count=len(per_op)),
+                         list(per_op.values()), n, where)
     for stat, per_op in stats.arrays.items():
         for op_id, arr in per_op.items():
             if not 0 <= op_id < n:
@@ -323,10 +323,24 @@ class Trace:
         checked trace); later calls on the same object are free."""
         if self._all_validated:
             return
+        key = self._file_key()
+        if key is not None and key in _VALIDATED_FILES:
+            self._all_validated = True
+            return
         for i in range(self.n_steps):
             if i not in self._cache:
                 self._read_step(i)
         self._all_validated = True
+        if key is not None:
+            _VALIDATED_FILES.add(key)
+
+    def _file_key(self):
+        """Identity of the archive's bytes on disk (path, inode, size, mtime) or None."""
+        try:
+            st = os.stat(self._zip.fp.fileno()) if self._zip.fp else os.stat(self.path)
+        except (OSError, AttributeError, ValueError):
+            return None
+        return (os.path.realpath(self.path), st.st_ino, st.st_size, st.st_mtime_ns)
 
     def iter_steps(self) -> Iterator[StepStats]:
         for i in range(self.n_steps):
