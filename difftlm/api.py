@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from models.config import COMMON, HardwareConfig, load_hw
 from models.designs import available_designs, get_design
+from models.errors import ConfigError
 from models.replay import replay as _replay
 from models.result import Result
 from workloads import Trace
@@ -97,39 +98,81 @@ class Comparison(dict):
 
     def save(self, out_dir: str | os.PathLike, figures: bool = True,
              timeline_design: str | None = None, formats=("png", "svg")) -> list[str]:
-        """Write results.json, CSV/Parquet tables and (by default) the figures to `out_dir`."""
+        """Write results.json, CSV/Parquet tables and (by default) the figures to `out_dir`, as
+        one set: everything goes into a temporary directory beside `out_dir` that replaces it in
+        one rename once complete (`results_io.result_set`); an interrupted or failed save leaves
+        the previous set untouched."""
         from plots import write_all
+
+        from .results_io import result_set, save_results
+
+        out = os.fspath(out_dir)
+        with result_set(out) as tmp:
+            if not figures:
+                written = save_results(self, tmp, self.meta())
+            elif (os.cpu_count() or 1) < 2:
+                written = save_results(self, tmp, self.meta()) + write_all(self, tmp, formats, timeline_design)
+            else:
+                written = self._save_forked(tmp, formats, timeline_design)
+        return [os.path.join(out, os.path.relpath(p, tmp)) for p in written]
+
+    def _save_forked(self, tmp: str, formats, timeline_design) -> list[str]:
+        """Draw the figures in a forked child (it shares these results without copying them)
+        while this process writes the tables. The child dies with this process (PDEATHSIG) and
+        is killed and reaped on any error, SIGINT or SIGTERM here (`result_set` turns SIGTERM
+        into SystemExit while a set is written)."""
+        import multiprocessing as mp
 
         from .results_io import save_results
 
-        out = os.fspath(out_dir)
-        if not figures:
-            return save_results(self, out, self.meta())
-        if (os.cpu_count() or 1) < 2:
-            return save_results(self, out, self.meta()) + write_all(self, out, formats, timeline_design)
-        os.makedirs(out, exist_ok=True)
-        # draw the figures in a forked child (it shares these results without copying them)
-        # while this process writes the tables; both write atomically
-        import multiprocessing as mp
-
         ctx = mp.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_figures_child, args=(send, self, out, formats, timeline_design))
-        child.start()
-        send.close()
+        child = ctx.Process(target=_figures_child,
+                            args=(send, self, tmp, formats, timeline_design, os.getpid()))
         try:
-            written = save_results(self, out, self.meta())
-            status, payload = recv.recv()
-        finally:
+            child.start()
+            send.close()
+            written = save_results(self, tmp, self.meta())
+            try:
+                status, payload = recv.recv()
+            except EOFError:
+                status, payload = "error", RuntimeError(
+                    f"the figure process exited with code {child.exitcode} before finishing")
             child.join()
+        finally:
+            if child.is_alive():
+                child.kill()
+            if child.pid is not None:
+                child.join()
+            recv.close()
         if status != "ok":
             raise payload
         return written + payload
 
 
-def _figures_child(send, comparison: "Comparison", out: str, formats, timeline_design) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: deliver SIGKILL to this process when its parent dies (a kill -9 of the parent)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _figures_child(send, comparison: "Comparison", out: str, formats, timeline_design,
+                   parent_pid: int | None = None) -> None:
+    import signal
+
     from plots import write_all
 
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us on interrupt
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         send.send(("ok", write_all(comparison, out, formats, timeline_design)))
     except Exception as exc:  # re-raised by the parent
@@ -173,7 +216,12 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does.
     `jobs` replays that many designs at once in worker processes (default: one per CPU core);
     results do not depend on it. `design_params` maps a design name to its parameter overrides."""
-    names = list(designs) if designs else available_designs()
+    if isinstance(designs, str):  # one name, or a comma-separated list as on the command line
+        designs = [d.strip() for d in designs.split(",")]
+    names = list(designs) if designs is not None else available_designs()
+    if not names or any(not isinstance(n, str) or not n for n in names):
+        raise ConfigError(f"designs: expected design names, got {designs!r}; "
+                          f"known: {', '.join(available_designs())}")
     classes = {n: get_design(n) for n in names}
     paper = hw == "paper"
     resolved = None if paper else _hw(hw)
@@ -217,14 +265,22 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
         if paper:
             extra_notes.append(f"ran in its own paper configuration (hw {hw_n.name}); "
                                "not comparable across designs")
-        ct = _chrome_path(chrome_trace, n) if chrome_trace else None
+        try:
+            ct = _chrome_path(chrome_trace, n) if chrome_trace else None
+        except OSError as exc:
+            raise ConfigError(f"--chrome-trace {chrome_trace}: cannot create the directory "
+                              f"({exc.strerror or exc})") from None
+        if ct and not os.path.isdir(os.path.dirname(os.path.abspath(ct))):
+            raise ConfigError(f"--chrome-trace {chrome_trace}: the directory of {ct} does not exist")
         plan[n] = (tr, hw_n, ct, extra_notes)
     workers = min(len(names), jobs if jobs is not None else (os.cpu_count() or 1))
     results: dict[str, Result] = {}
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # workers die with this process (a kill -9 here must not leave them waiting forever)
+        with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_replay_in_worker, tr.path, n, hw_n, memory, memory_params,
                                    {**kwargs, "chrome_trace": ct,
                                     "design_params": (design_params or {}).get(n)}): n
@@ -252,11 +308,12 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
 
 
 def load_results(path: str | os.PathLike) -> Comparison:
-    """Results saved by `compare --out` / `Comparison.save` (results.json or its directory)."""
+    """Results saved by `compare --out` / `Comparison.save` (results.json or its directory);
+    an incomplete, foreign or misshapen result set raises `results_io.ResultsError`."""
     from .results_io import load_document, load_results as _load
 
     p = os.fspath(path)
-    doc = load_document(os.path.join(p, "results.json") if os.path.isdir(p) else p)
+    doc = load_document(p)
     return Comparison(_load(p), hw_mode=doc.get("hw_mode", "common"),
                       trace_choice=doc.get("trace_choice"))
 

@@ -34,6 +34,23 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         print(f"difftlm {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permissions, a directory where a file was expected, a full disk...
+        print(f"difftlm {args.command}: error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"difftlm {args.command}: error: an input file is not UTF-8 text ({exc.reason} at byte "
+              f"{exc.start}); check the file given", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"difftlm {args.command}: interrupted; nothing half-written was left", file=sys.stderr)
+        return 130
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line naming the file and the operating system's reason."""
+    what = exc.strerror or exc.__class__.__name__
+    names = [n for n in (exc.filename, exc.filename2) if n]
+    return f"{' -> '.join(map(str, names))}: {what}" if names else what
 
 
 if __name__ == "__main__":

@@ -37,10 +37,14 @@ def topology_ops(path: str) -> list[OpRecord]:
     """Layers of a SCALE-Sim topology CSV (IFMAP sizes include padding, so pad = 0)."""
     b = OpTableBuilder()
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except OSError as exc:
         raise ConfigError(f"--topology {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--topology {path}: not a text CSV file (binary data)") from None
+    except csv.Error as exc:
+        raise ConfigError(f"--topology {path}: not a valid CSV file ({exc})") from None
     if not rows:
         raise ConfigError(f"--topology {path}: empty file")
     for lineno, row in enumerate(rows[1:], start=2):

@@ -15,10 +15,16 @@ from typing import Any
 
 import attrs
 
+from .checks import bounds, check_fields
 from .errors import ConfigError
 
 _pos = attrs.validators.gt(0)
 _nonneg = attrs.validators.ge(0)
+
+MAX_ARRAY_DIM = 1 << 16
+"""Largest PE-array `rows`, `cols` or `lanes` (and vector `lanes`) a config may ask for."""
+MAX_BUFFER_KIB = float(1 << 30)
+"""Largest buffer `capacity_kib` (1 TiB)."""
 
 
 @attrs.frozen
@@ -29,9 +35,9 @@ class PeArrayConfig:
     """`broadcast`: rows × cols PEs each doing a `lanes`-wide dot product per cycle (inputs
     broadcast along a row, weights along a column); `systolic`: a rows × cols systolic array
     with the SCALE-Sim-style fold model of `dataflow`."""
-    rows: int = attrs.field(default=32, validator=_pos)
-    cols: int = attrs.field(default=32, validator=_pos)
-    lanes: int = attrs.field(default=1, validator=_pos)
+    rows: int = attrs.field(default=32, validator=_pos, metadata=bounds(le=MAX_ARRAY_DIM))
+    cols: int = attrs.field(default=32, validator=_pos, metadata=bounds(le=MAX_ARRAY_DIM))
+    lanes: int = attrs.field(default=1, validator=_pos, metadata=bounds(le=MAX_ARRAY_DIM))
     """MACs per PE per cycle (dot-product width) in the broadcast model."""
     dataflow: str = attrs.field(default="os", validator=attrs.validators.in_(("os", "ws", "is")))
     """Systolic dataflow: output, weight or input stationary (systolic model only)."""
@@ -41,8 +47,8 @@ class PeArrayConfig:
 class BufferConfig:
     """One on-chip SRAM buffer."""
 
-    capacity_kib: float = attrs.field(validator=_pos)
-    bytes_per_cycle: int = attrs.field(default=64, validator=_pos)
+    capacity_kib: float = attrs.field(validator=_pos, metadata=bounds(le=MAX_BUFFER_KIB))
+    bytes_per_cycle: int = attrs.field(default=64, validator=_pos, metadata=bounds(le=1 << 20))
     """Port width: bytes moved in or out per accelerator clock cycle."""
     double_buffer: bool = True
     """Tiles take at most half the capacity so the next tile loads while one is in use."""
@@ -62,14 +68,24 @@ class BuffersConfig:
     output: BufferConfig = BufferConfig(132)
 
 
+def _vector_kinds(table: dict) -> None:
+    from workloads.schema import VECTOR_KINDS
+
+    for kind in table:
+        if kind not in VECTOR_KINDS:
+            raise ConfigError(f"ops_per_element.{kind}: not a vector op kind; "
+                              f"known: {', '.join(VECTOR_KINDS)}")
+
+
 @attrs.frozen
 class VectorUnitConfig:
     """Vector unit for nonlinear and elementwise ops."""
 
-    lanes: int = attrs.field(default=32, validator=_pos)
+    lanes: int = attrs.field(default=32, validator=_pos, metadata=bounds(le=MAX_ARRAY_DIM))
     """Elements per cycle (assumption A-21: 32 elements/cycle, the output-buffer rate)."""
     ops_per_element: dict[str, float] = attrs.field(
-        factory=lambda: {"groupnorm": 2.0, "layernorm": 2.0, "softmax": 3.0}
+        factory=lambda: {"groupnorm": 2.0, "layernorm": 2.0, "softmax": 3.0},
+        metadata=bounds(ge=0, le=1e6), validator=lambda _i, _a, v: _vector_kinds(v),
     )
     """Passes per element by op kind (norms: statistics + normalise; softmax: max, exp-sum,
     divide); kinds not listed take one pass."""
@@ -86,9 +102,9 @@ class MemoryConfig:
 @attrs.frozen
 class HardwareConfig:
     name: str = "custom"
-    freq_mhz: float = attrs.field(default=500.0, validator=_pos)
+    freq_mhz: float = attrs.field(default=500.0, validator=_pos, metadata=bounds(le=1e6))
     """Accelerator clock (PE array, buffers, vector unit), MHz."""
-    node_nm: int = attrs.field(default=28, validator=_pos)
+    node_nm: int = attrs.field(default=28, validator=_pos, metadata=bounds(le=1000))
     """Technology node the energy tables are scaled to."""
     pe_array: PeArrayConfig = PeArrayConfig()
     buffers: BuffersConfig = BuffersConfig()
@@ -111,7 +127,7 @@ class HardwareConfig:
     against an LPDDR4 access per byte in this project's energy tables."""
     designs: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     """Per-design parameter overrides, by design name (each design validates its own)."""
-    compute_budget_units: int | None = None
+    compute_budget_units: int | None = attrs.field(default=None, metadata=bounds(gt=0, le=1 << 48))
     """Silicon budget for the MAC array in bit-product units (an a-bit × b-bit multiplier costs
     a·b; int8×int8 = 64) — assumption A-35. None: the `pe_array`'s own size as int8 MACs
     (rows · cols · lanes · 64). Designs size their own PE arrays from it in the common config."""
@@ -143,6 +159,7 @@ def structure(cls: type, data: Any, where: str):
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; known keys: {', '.join(fields)}")
+    check_fields(cls, data, where)
     kwargs = {}
     for name, value in data.items():
         typ = hints[name]
@@ -156,7 +173,9 @@ def structure(cls: type, data: Any, where: str):
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        msg = str(exc)
+        head = msg.split(":")[0].split(".")[0]
+        raise ConfigError(f"{where}.{msg}" if head in fields else f"{where}: {msg}") from None
 
 
 def load_hw(spec: str | os.PathLike | None) -> HardwareConfig:
@@ -173,8 +192,12 @@ def load_hw(spec: str | os.PathLike | None) -> HardwareConfig:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"--hw {path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--hw {path}: invalid TOML ({exc})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--hw {path}: is a directory; give a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"--hw {path}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--hw {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
     data.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     return HardwareConfig.from_dict(data)
 

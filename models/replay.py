@@ -23,6 +23,7 @@ from workloads import Trace
 from .config import COMMON, HardwareConfig
 from .designs import create_design
 from .energy import energy_summary
+from .errors import ConfigError
 from .memory import create_memory_model, memory_model_config
 from .pipeline import Barrier
 from .result import Result
@@ -54,6 +55,9 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
     """Replay `trace` on `design` with hardware `hw` and a memory model (default: the config's)."""
     if not isinstance(trace, Trace):
         trace = Trace(trace)
+    if not isinstance(quantum_ps, int) or isinstance(quantum_ps, bool) or quantum_ps < 0:
+        raise ConfigError(f"quantum_ps: must be an integer >= 0 (0 = exact), got {quantum_ps!r}")
+    trace.validate_steps()  # every statistic checked, whether or not the design reads it
     wall0 = time.perf_counter()
     d = create_design(design, hw, design_params)
     mem_name = memory or hw.memory.model

@@ -189,6 +189,9 @@ def save_figure(fig, path: str | os.PathLike) -> str:
     try:
         with matplotlib.rc_context({"svg.hashsalt": "difftlm", "pdf.compression": 6}):
             fig.savefig(tmp, format=ext, metadata=meta, bbox_inches="tight")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the umask's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -219,6 +219,9 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the umask's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

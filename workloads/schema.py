@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from . import limits
 from .errors import TraceError
 
 MAC_KINDS = ("conv2d", "linear", "matmul_qk", "matmul_pv")
@@ -104,6 +105,10 @@ def expected_counts(op: OpRecord) -> dict[str, int]:
     return {}
 
 
+_SHAPE_FIELDS = ("n", "c", "h", "w", "k", "r", "s", "stride", "pad", "groups", "out_h", "out_w",
+                 "heads", "tokens", "kv_tokens", "head_dim")
+
+
 def _fail(i: int, field: str, msg: str) -> TraceError:
     return TraceError(f"ops[{i}].{field}: {msg}")
 
@@ -136,6 +141,21 @@ def validate_op(i: int, op: OpRecord) -> None:
         v = getattr(op, f.name)
         if f.type == "int" and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
             raise _fail(i, f.name, f"must be a non-negative integer, got {v!r}")
+    for f in _SHAPE_FIELDS:
+        if getattr(op, f) > limits.MAX_DIM:
+            raise _fail(i, f, f"is {getattr(op, f):,}, over the limit of {limits.MAX_DIM:,} "
+                              f"({limits.ENV_PREFIX}MAX_DIM)")
+    for f in ("in_elems", "w_elems", "out_elems"):
+        if getattr(op, f) > limits.MAX_TENSOR_ELEMS:
+            raise _fail(i, f, f"is {getattr(op, f):,}, over the limit of {limits.MAX_TENSOR_ELEMS:,} "
+                              f"elements per tensor ({limits.ENV_PREFIX}MAX_TENSOR_ELEMS)")
+    if op.macs > limits.MAX_OP_MACS:
+        raise _fail(i, "macs", f"is {op.macs:,}, over the limit of {limits.MAX_OP_MACS:,} MACs per op "
+                               f"({limits.ENV_PREFIX}MAX_OP_MACS)")
+    if op.kind in VECTOR_KINDS:
+        for f in ("n", "c", "h", "w", "k", "out_h", "out_w"):
+            if getattr(op, f) < 1:
+                raise _fail(i, f, f"a {op.kind} op needs {f} >= 1, got {getattr(op, f)}")
     for p in op.preds:
         if not isinstance(p, int) or not 0 <= p < i:
             raise _fail(i, "preds", f"predecessor {p!r} must be an earlier op id")

@@ -23,6 +23,8 @@ class StatSpec:
     """None for a scalar; else the array shape expected for an op."""
     fraction: bool = True
     """Values must lie in [0, 1] (else: finite and non-negative)."""
+    kind: str = "f"
+    """numpy dtype kind the stored values must have: "f" (floating point) or "u" (uint8 bits)."""
 
 
 def _pixels(op: OpRecord) -> tuple[int, ...]:
@@ -58,7 +60,7 @@ STATS: dict[str, StatSpec] = {
     ),
     "mhd.int8_need": StatSpec(
         "per-pixel int8-need bits over channels, packed (np.packbits along channels)",
-        lambda op: (op.n, op.h * op.w, math.ceil(op.c / 8)), fraction=False,
+        lambda op: (op.n, op.h * op.w, math.ceil(op.c / 8)), fraction=False, kind="u",
     ),
 }
 
@@ -68,6 +70,11 @@ def validate_stat(name: str, value, op: OpRecord, where: str) -> None:
     if spec is None:
         raise TraceError(f"{where}: unknown statistic; known: {', '.join(sorted(STATS))}")
     arr = np.asarray(value)
+    if arr.dtype.kind != spec.kind:
+        want = "uint8" if spec.kind == "u" else "floating-point"
+        raise TraceError(f"{where}: dtype {arr.dtype} is not {want}; re-capture the trace")
+    if spec.kind == "u" and arr.dtype != np.uint8:
+        raise TraceError(f"{where}: dtype {arr.dtype} is not uint8; re-capture the trace")
     if spec.shape is None:
         if arr.ndim != 0:
             raise TraceError(f"{where}: expected a scalar, got shape {arr.shape}")
@@ -80,3 +87,33 @@ def validate_stat(name: str, value, op: OpRecord, where: str) -> None:
             raise TraceError(f"{where}: fraction outside [0, 1]")
         if np.any(arr < 0):
             raise TraceError(f"{where}: negative value")
+
+
+def validate_scalars(name: str, op_ids, values, n_ops: int, where: str) -> None:
+    """`validate_stat` for every value of a scalar statistic at once; errors name the first
+    offending op (`where: name[op i]: ...`)."""
+    spec = STATS.get(name)
+    if spec is None:
+        raise TraceError(f"{where}: {name}: unknown statistic; known: {', '.join(sorted(STATS))}")
+    ids = np.asarray(op_ids)
+    vals = np.asarray(values)
+    if ids.size == 0:
+        return
+    if ids.dtype.kind not in "iu" or ids.ndim != 1 or vals.shape != ids.shape:
+        raise TraceError(f"{where}: {name}: op ids must be integers matching the values")
+    bad = np.flatnonzero((ids < 0) | (ids >= n_ops))
+    if bad.size:
+        raise TraceError(f"{where}: {name} names op {ids[bad[0]]}, the op table has {n_ops} ops")
+    at = lambda mask: f"{where}: {name}[op {ids[np.flatnonzero(mask)[0]]}]"  # noqa: E731
+    if spec.shape is not None:
+        raise TraceError(f"{where}: {name}[op {ids[0]}]: expected shape {spec.shape.__name__}, got a scalar")
+    if vals.dtype.kind != spec.kind:
+        raise TraceError(f"{where}: {name}[op {ids[0]}]: dtype {vals.dtype} is not floating-point; "
+                         "re-capture the trace")
+    finite = np.isfinite(vals)
+    if not finite.all():
+        raise TraceError(f"{at(~finite)}: NaN or infinite value; re-capture the trace")
+    if spec.fraction and ((vals < 0) | (vals > 1)).any():
+        raise TraceError(f"{at((vals < 0) | (vals > 1))}: fraction outside [0, 1]")
+    if (vals < 0).any():
+        raise TraceError(f"{at(vals < 0)}: negative value")

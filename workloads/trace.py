@@ -25,12 +25,15 @@ from typing import Any, Iterable, Iterator
 import attrs
 import numpy as np
 
+from . import limits
 from .errors import TraceError
 from .schema import OpRecord, op_from_dict
-from .stats import validate_stat
+from .stats import validate_scalars, validate_stat
 
 SCHEMA = "difftlm-trace"
 SCHEMA_VERSION = 1
+_VALIDATED_FILES: set = set()
+"""Archives whose every step this process has already checked (by path, inode, size, mtime)."""
 REQUIRED_MANIFEST = ("schema", "version", "model", "steps", "batch", "synthetic_stats")
 
 
@@ -82,19 +85,35 @@ def encode_step(stats: StepStats) -> bytes:
 
 def decode_step(data: bytes, where: str) -> StepStats:
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            for info in inner.infolist():
+                if info.file_size > limits.MAX_MEMBER_BYTES:
+                    raise TraceError(
+                        f"{where}: member {info.filename} decompresses to {info.file_size:,} bytes, over "
+                        f"the {limits.MAX_MEMBER_BYTES:,}-byte limit ({limits.ENV_PREFIX}MAX_MEMBER_BYTES)")
         npz = np.load(io.BytesIO(data), allow_pickle=False)
         files = {k: npz[k] for k in npz.files}
+    except TraceError:
+        raise
     except Exception as exc:  # corrupted member
-        raise TraceError(f"{where}: unreadable step file ({exc.__class__.__name__}: {exc})") from None
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise TraceError(f"{where}: unreadable step file ({exc.__class__.__name__}: {msg})") from None
     stats = StepStats()
     for key, arr in files.items():
         parts = key.split("/")
         if parts[0] == "s" and len(parts) == 3 and parts[2] == "ops":
             values = files.get(f"s/{parts[1]}/values")
-            if values is None or values.shape != arr.shape:
+            if values is None or values.shape != arr.shape or arr.ndim != 1:
                 raise TraceError(f"{where}: s/{parts[1]}/values must match s/{parts[1]}/ops in length")
+            if arr.dtype.kind not in "iu":
+                raise TraceError(f"{where}: s/{parts[1]}/ops has dtype {arr.dtype}, expected integer op ids")
+            if values.dtype.kind != "f":
+                raise TraceError(f"{where}: {parts[1]} values have dtype {values.dtype}, expected "
+                                 "floating point; re-capture the trace")
             stats.scalars[parts[1]] = dict(zip(arr.tolist(), values.tolist()))
         elif parts[0] == "a" and len(parts) == 3:
+            if not parts[2].isdigit():
+                raise TraceError(f"{where}: unexpected member {key!r} (expected a/<stat>/<op id>)")
             stats.arrays.setdefault(parts[1], {})[int(parts[2])] = arr
         elif not (parts[0] == "s" and len(parts) == 3 and parts[2] == "values"):
             raise TraceError(f"{where}: unexpected member {key!r}")
@@ -104,10 +123,8 @@ def decode_step(data: bytes, where: str) -> StepStats:
 def validate_step(stats: StepStats, ops: list[OpRecord], where: str) -> None:
     n = len(ops)
     for stat, per_op in stats.scalars.items():
-        for op_id, value in per_op.items():
-            if not 0 <= op_id < n:
-                raise TraceError(f"{where}: {stat} names op {op_id}, the op table has {n} ops")
-            validate_stat(stat, value, ops[op_id], f"{where}: {stat}[op {op_id}]")
+        validate_scalars(stat, np.fromiter(per_op.keys(), dtype=np.int64, count=len(per_op)),
+                         list(per_op.values()), n, where)
     for stat, per_op in stats.arrays.items():
         for op_id, arr in per_op.items():
             if not 0 <= op_id < n:
@@ -131,7 +148,13 @@ def write_trace(
     _validate_manifest(manifest)
     for i, op in enumerate(ops):
         op_from_dict(i, op.to_dict())
+    limits.check_forward(ops)
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise TraceError(f"--out {path}: is a directory; give a .trace.zip file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise TraceError(f"--out {path}: the directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".zip")
     os.close(fd)
     try:
@@ -157,6 +180,20 @@ def write_trace(
         raise
 
 
+def _looks_truncated(path: str) -> bool:
+    """A zip archive that starts like one but has no end-of-central-directory record."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65558))
+            tail = f.read()
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" and b"PK\x05\x06" not in tail
+
+
 def _validate_manifest(m: dict[str, Any]) -> None:
     for key in REQUIRED_MANIFEST:
         if key not in m:
@@ -170,7 +207,7 @@ def _validate_manifest(m: dict[str, Any]) -> None:
         )
     if not isinstance(m["steps"], list) or not m["steps"]:
         raise TraceError("manifest.steps: must be a non-empty list of sampler timesteps")
-    if not isinstance(m["batch"], int) or m["batch"] < 1:
+    if not isinstance(m["batch"], int) or isinstance(m["batch"], bool) or m["batch"] < 1:
         raise TraceError(f"manifest.batch: must be a positive integer, got {m['batch']!r}")
     if not isinstance(m["synthetic_stats"], bool):
         raise TraceError("manifest.synthetic_stats: must be true or false")
@@ -183,15 +220,27 @@ class Trace:
         self.path = os.fspath(path)
         self._cache: OrderedDict[int, StepStats] = OrderedDict()
         self._cache_steps = cache_steps
+        self._all_validated = False
         if not os.path.exists(self.path):
             raise TraceError(f"trace {self.path}: no such file")
+        if os.path.isdir(self.path):
+            raise TraceError(f"trace {self.path}: is a directory; give a .trace.zip file")
         try:
             self._zip = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise TraceError(f"trace {self.path}: not a DiffTLM trace archive ({exc})") from None
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            if _looks_truncated(self.path):
+                raise TraceError(f"trace {self.path}: truncated (the archive ends before its "
+                                 "directory); copy or capture it again") from None
+            if isinstance(exc, OSError) and exc.strerror:
+                raise TraceError(f"trace {self.path}: cannot read ({exc.strerror})") from None
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TraceError(f"trace {self.path}: not a DiffTLM trace archive ({msg})") from None
         names = set(self._zip.namelist())
         for member in ("manifest.json", "ops.json"):
             if member not in names:
+                if _looks_truncated(self.path):
+                    raise TraceError(f"trace {self.path}: truncated (missing {member}); copy or "
+                                     "capture it again")
                 raise TraceError(f"trace {self.path}: missing table {member}")
         self.manifest = self._json("manifest.json")
         if not isinstance(self.manifest, dict):
@@ -201,15 +250,32 @@ class Trace:
         if not isinstance(rows, list) or not rows:
             raise TraceError("ops.json: expected a non-empty list of ops")
         self.ops: list[OpRecord] = [op_from_dict(i, row) for i, row in enumerate(rows)]
+        limits.check_forward(self.ops)
         for i in range(self.n_steps):
             if _step_name(i) not in names:
                 raise TraceError(f"trace {self.path}: missing table {_step_name(i)} (manifest lists {self.n_steps} steps)")
 
-    def _json(self, member: str):
+    def _read_member(self, member: str) -> bytes:
+        """One archive member, refused before reading when it decompresses past the limit."""
+        info = self._zip.getinfo(member)
+        if info.file_size > limits.MAX_MEMBER_BYTES:
+            raise TraceError(
+                f"trace {self.path}: member {member} decompresses to {info.file_size:,} bytes, over the "
+                f"{limits.MAX_MEMBER_BYTES:,}-byte limit ({limits.ENV_PREFIX}MAX_MEMBER_BYTES)")
         try:
-            return json.loads(self._zip.read(member))
-        except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
-            raise TraceError(f"{member}: not valid JSON ({exc})") from None
+            return self._zip.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            hint = " (the archive looks truncated)" if _looks_truncated(self.path) else ""
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TraceError(f"trace {self.path}: member {member} unreadable{hint} ({msg})") from None
+
+    def _json(self, member: str):
+        data = self._read_member(member)
+        try:
+            return json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise TraceError(f"{member}: not valid JSON ({msg})") from None
 
     @property
     def n_steps(self) -> int:
@@ -247,13 +313,34 @@ class Trace:
 
     def _read_step(self, i: int) -> StepStats:
         where = _step_name(i)
-        try:
-            data = self._zip.read(where)
-        except (zipfile.BadZipFile, KeyError, OSError) as exc:
-            raise TraceError(f"{where}: unreadable ({exc})") from None
+        data = self._read_member(where)
         stats = decode_step(data, where)
         validate_step(stats, self.ops, where)
         return stats
+
+    def validate_steps(self) -> None:
+        """Read and check every step once (a design that reads no statistic still gets a
+        checked trace); later calls on the same object are free."""
+        if self._all_validated:
+            return
+        key = self._file_key()
+        if key is not None and key in _VALIDATED_FILES:
+            self._all_validated = True
+            return
+        for i in range(self.n_steps):
+            if i not in self._cache:
+                self._read_step(i)
+        self._all_validated = True
+        if key is not None:
+            _VALIDATED_FILES.add(key)
+
+    def _file_key(self):
+        """Identity of the archive's bytes on disk (path, inode, size, mtime) or None."""
+        try:
+            st = os.stat(self._zip.fp.fileno()) if self._zip.fp else os.stat(self.path)
+        except (OSError, AttributeError, ValueError):
+            return None
+        return (os.path.realpath(self.path), st.st_ino, st.st_size, st.st_mtime_ns)
 
     def iter_steps(self) -> Iterator[StepStats]:
         for i in range(self.n_steps):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tomllib
 from typing import Any
@@ -53,6 +54,22 @@ def design_params_for(items: list[str], designs: list[str]) -> dict[str, dict[st
     return out
 
 
+def check_out_file(path: str | None, flag: str) -> None:
+    """Before any simulation: `path` can become a file (not a directory, parent a directory)."""
+    import os
+
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path}: is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        what = "is not a directory" if os.path.exists(parent) else "does not exist"
+        raise ConfigError(f"{flag} {path}: the parent directory {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: the parent directory {parent} is not writable")
+
+
 def hw_with_residency(hw, residency: str | None):
     return hw if residency is None or hw == "paper" else hw.evolve(residency=residency)
 
@@ -70,8 +87,29 @@ def parse_params(items: list[str], flag: str = "--memory-param") -> dict[str, An
     return out
 
 
-def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=1, sort_keys=False)
+def strict_json(obj: Any, path: str = "", undefined: list[str] | None = None) -> Any:
+    """`obj` with every NaN or infinite float replaced by None (strict JSON has neither); the
+    dotted paths of the replaced values are appended to `undefined`."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if undefined is not None:
+            undefined.append(f"{path or 'value'} ({obj})")
+        return None
+    if isinstance(obj, dict):
+        return {k: strict_json(v, f"{path}.{k}" if path else str(k), undefined) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v, f"{path}[{i}]", undefined) for i, v in enumerate(obj)]
+    return obj
+
+
+def print_json(obj: Any, indent: int | None = 1) -> None:
+    """Print `obj` as strict JSON: undefined values (NaN, infinity) become null, and a top-level
+    `json_notes` list says which ones and why."""
+    undefined: list[str] = []
+    clean = strict_json(obj, "", undefined)
+    if undefined and isinstance(clean, dict):
+        clean["json_notes"] = [f"null: {p} is undefined or unbounded (NaN/infinity has no JSON form)"
+                               for p in undefined]
+    json.dump(clean, sys.stdout, indent=indent, sort_keys=False, allow_nan=False)
     sys.stdout.write("\n")
 
 

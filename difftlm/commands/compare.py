@@ -6,8 +6,10 @@ import os
 import sys
 
 from difftlm.api import compare
-from models.designs import available_designs
+from difftlm.results_io import check_out_dir
+from models.designs import available_designs, get_design
 from models.config import load_hw
+from models.errors import ConfigError
 
 from .common import (
     add_design_args, add_memory_args, design_params_for, fmt_bytes, hw_with_residency, parse_params,
@@ -101,9 +103,22 @@ def _notes_pointer(name: str, args) -> str:
 
 
 def run(args) -> int:
-    designs = [d.strip() for d in args.designs.split(",") if d.strip()] if args.designs else None
+    designs = None
+    if args.designs is not None:
+        designs = [d.strip() for d in args.designs.split(",")]
+        if not all(designs):
+            raise ConfigError(f"--designs {args.designs!r}: an empty design name; give comma-separated "
+                              "names (`difftlm designs` lists them) or omit --designs for all")
+        for d in designs:
+            get_design(d)
     hw = hw_with_residency("paper" if args.hw == "paper" else load_hw(args.hw), args.residency)
     params = design_params_for(args.design_param, designs or available_designs())
+    if args.out and args.out != "-":  # before any simulation: a bad --out fails now, not later
+        check_out_dir(args.out)
+        run_names = designs or available_designs()
+        if args.timeline_design and args.timeline_design not in run_names:
+            raise ConfigError(f"--timeline-design {args.timeline_design!r} is not among the designs "
+                              f"run ({', '.join(run_names)})")
     results = compare(args.trace, designs, hw, args.memory, parse_params(args.memory_param),
                       progress=sys.stderr.isatty() and not args.json, chrome_trace=args.chrome_trace,
                       design_params=params)

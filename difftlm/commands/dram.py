@@ -8,7 +8,6 @@ completed (and never before request j-1). Patterns: `seq` (consecutive addresses
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -16,6 +15,9 @@ import numpy as np
 from models.errors import ConfigError
 from models.memory import available_memory_models, create_memory_model
 from tlm import Command, Transaction
+from workloads import limits
+
+from .common import print_json
 
 
 def register(subparsers) -> None:
@@ -119,6 +121,12 @@ def run(args) -> int:
         return 0
     if args.requests <= 0 or args.request_bytes <= 0 or args.outstanding <= 0:
         raise ConfigError("--requests, --request-bytes and --outstanding must be positive")
+    if args.request_bytes > limits.MAX_REQUEST_BYTES:
+        raise ConfigError(f"--request-bytes {args.request_bytes}: over the limit of "
+                          f"{limits.MAX_REQUEST_BYTES:,} bytes ({limits.ENV_PREFIX}MAX_REQUEST_BYTES)")
+    if args.requests > limits.MAX_REQUESTS:
+        raise ConfigError(f"--requests {args.requests}: over the limit of {limits.MAX_REQUESTS:,} "
+                          f"({limits.ENV_PREFIX}MAX_REQUESTS)")
     model = create_memory_model(args.memory, parse_params(args.param))
     capacity = model.capacity_bytes() if hasattr(model, "capacity_bytes") else 1 << 32
     addr, writes = make_requests(args.pattern, args.requests, args.request_bytes, capacity,
@@ -126,7 +134,7 @@ def run(args) -> int:
     res = {"memory": args.memory, "pattern": args.pattern,
            **measure(model, addr, writes, args.request_bytes, args.outstanding)}
     if args.json:
-        print(json.dumps(res))
+        print_json(res, indent=None)
         return 0
     print(f"{args.memory}: {args.requests} x {args.request_bytes} B {args.pattern}, "
           f"{args.outstanding} outstanding")

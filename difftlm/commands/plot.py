@@ -36,6 +36,8 @@ def run(args) -> int:
         out = os.path.join(base, f"{args.kind}.png")
     if os.path.splitext(out)[1].lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"--out {out}: use a .png, .svg or .pdf file name")
+    if os.path.isdir(out):
+        raise ConfigError(f"--out {out}: is a directory; give a .png, .svg or .pdf file name")
     save_figure(make(args.kind, results, args.design), out)
     print(f"wrote {out}")
     return 0

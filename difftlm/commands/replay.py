@@ -6,7 +6,7 @@ from difftlm.api import replay
 from models.config import load_hw
 
 from .common import (
-    add_design_args, add_memory_args, design_params_for, hw_with_residency, parse_params, print_json,
+    add_design_args, add_memory_args, check_out_file, design_params_for, hw_with_residency, parse_params, print_json,
     summary_text,
 )
 
@@ -27,6 +27,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    check_out_file(args.out, "--out")
+    check_out_file(args.chrome_trace, "--chrome-trace")
     params = design_params_for(args.design_param, [args.design])[args.design]
     res = replay(args.trace, args.design, hw_with_residency(load_hw(args.hw), args.residency), args.memory,
                  parse_params(args.memory_param), design_params=params, chrome_trace=args.chrome_trace,

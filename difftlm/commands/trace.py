@@ -11,7 +11,7 @@ from collections import Counter
 from workloads.errors import TraceError
 from workloads.trace import Trace
 
-from .common import fmt_bytes, print_json
+from .common import check_out_file, fmt_bytes, print_json
 
 
 def register(sub) -> None:
@@ -66,6 +66,7 @@ def _command(action: str, args, *flags: str) -> str:
 
 
 def run_capture(args) -> int:
+    check_out_file(args.out, "--out")
     try:
         from workloads.capture import capture_tiny
     except ImportError as exc:
@@ -141,6 +142,7 @@ def run_validate(args) -> int:
 
 
 def run_zoo(args) -> int:
+    check_out_file(args.out, "--out")
     try:
         from workloads.zoo import write_zoo_trace
     except ImportError as exc:

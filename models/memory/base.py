@@ -22,6 +22,7 @@ import attrs
 
 from tlm import Transaction
 
+from ..checks import check_fields
 from ..errors import ConfigError
 
 ENTRY_POINT_GROUP = "difftlm.memory_models"
@@ -117,6 +118,10 @@ def create_memory_model(name: str, params: dict[str, Any] | None = None) -> Memo
         )
     params = dict(params or {})
     _check_params(name, entry.cls, params)
+    try:
+        check_fields(entry.cls.Params, params, "")
+    except ConfigError as exc:
+        raise ConfigError(f"memory model {name!r}: parameter {exc}") from None
     try:
         resolved = entry.cls.Params(**{**entry.defaults, **params})
     except TypeError as exc:  # a required parameter is missing

@@ -45,6 +45,7 @@ import numpy as np
 
 from tlm import Transaction
 
+from ..checks import bounds
 from ..errors import ConfigError
 from .base import MemoryModel, MemoryResponse
 
@@ -93,8 +94,12 @@ _pos = attrs.validators.gt(0)
 _nonneg = attrs.validators.ge(0)
 
 
+_GEOM = bounds(le=1 << 24)
+_CK = bounds(le=1 << 24)
+
+
 def _ck(default: int):
-    return attrs.field(default=default, converter=int, validator=_nonneg)
+    return attrs.field(default=default, converter=int, validator=_nonneg, metadata=_CK)
 
 
 @attrs.frozen
@@ -102,18 +107,19 @@ class DramParams:
     """Geometry, JEDEC timings (memory clocks), controller policy and energy of one DRAM."""
 
     # geometry (per channel)
-    channels: int = attrs.field(default=1, validator=_pos)
-    ranks: int = attrs.field(default=1, validator=_pos)
-    bank_groups: int = attrs.field(default=1, validator=_pos)
-    banks_per_group: int = attrs.field(default=8, validator=_pos)
-    rows: int = attrs.field(default=65536, validator=_pos)
-    columns: int = attrs.field(default=1024, validator=_pos)
+    channels: int = attrs.field(default=1, validator=_pos, metadata=_GEOM)
+    ranks: int = attrs.field(default=1, validator=_pos, metadata=_GEOM)
+    bank_groups: int = attrs.field(default=1, validator=_pos, metadata=_GEOM)
+    banks_per_group: int = attrs.field(default=8, validator=_pos, metadata=_GEOM)
+    rows: int = attrs.field(default=65536, validator=_pos, metadata=_GEOM)
+    columns: int = attrs.field(default=1024, validator=_pos, metadata=_GEOM)
     """Column addresses per row; one column is `bus_width_bits` wide (row bytes = columns*width/8)."""
-    bus_width_bits: int = attrs.field(default=64, validator=_pos)
+    bus_width_bits: int = attrs.field(default=64, validator=_pos, metadata=_GEOM)
     """Data-bus width of one channel (all devices of a rank together)."""
-    burst_length: int = attrs.field(default=8, validator=_pos)
+    burst_length: int = attrs.field(default=8, validator=_pos, metadata=_GEOM)
     # timing
-    tck_ps: float = attrs.field(default=625.0, converter=float, validator=_pos)
+    tck_ps: float = attrs.field(default=625.0, converter=float, validator=_pos,
+                                metadata=bounds(ge=1, le=1e7))
     """Clock period; data moves on both edges (peak = 2 * width / tCK)."""
     trcd_ck: int = _ck(22)
     trp_ck: int = _ck(22)
@@ -132,7 +138,7 @@ class DramParams:
     trtw_ck: int = _ck(12)
     """Read command -> write command."""
     trtp_ck: int = _ck(12)
-    trefi_ck: int = attrs.field(default=12480, converter=int, validator=_pos)
+    trefi_ck: int = attrs.field(default=12480, converter=int, validator=_pos, metadata=_CK)
     trfc_ck: int = _ck(560)
     refresh_enabled: bool = attrs.field(default=True, converter=bool)
     ctrl_delay_ck: int = _ck(0)
@@ -142,13 +148,17 @@ class DramParams:
                                        converter=_mapping, validator=_check_mapping)
     """Address fields, most significant first; the burst offset is below the last one."""
     page_policy: str = attrs.field(default="open", validator=_one_of("open", "closed"))
-    read_queue_depth: int = attrs.field(default=32, validator=_pos)
-    write_queue_depth: int = attrs.field(default=32, validator=_pos)
+    read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
+    write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     # energy
-    act_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
-    rd_energy_pj_per_bit: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
-    wr_energy_pj_per_bit: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
-    ref_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg)
+    act_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
+                                     metadata=bounds(le=1e9))
+    rd_energy_pj_per_bit: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
+                                            metadata=bounds(le=1e9))
+    wr_energy_pj_per_bit: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
+                                            metadata=bounds(le=1e9))
+    ref_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
+                                     metadata=bounds(le=1e9))
 
 
 class _Channel:

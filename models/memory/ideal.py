@@ -8,16 +8,23 @@ import attrs
 
 from tlm import Transaction, ns_to_ps
 
+from ..checks import bounds
 from .base import MemoryModel, MemoryResponse, memory_model
+
+
+MIN_BANDWIDTH_GBPS = 1e-3
+"""Smallest `bandwidth_gbps` accepted (1 MB/s): below it a run's time in ps overflows."""
 
 
 @attrs.frozen
 class IdealParams:
-    latency_ns: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    latency_ns: float = attrs.field(default=0.0, validator=attrs.validators.ge(0), metadata=bounds(le=1e9))
     """Time from acceptance to first data, ns; it does not occupy the data bus."""
-    bandwidth_gbps: float = attrs.field(default=math.inf, validator=attrs.validators.gt(0))
+    bandwidth_gbps: float = attrs.field(default=math.inf, validator=attrs.validators.gt(0),
+                                        metadata=bounds(ge=MIN_BANDWIDTH_GBPS, allow_inf=True))
     """Data-bus bandwidth in GB/s (bytes per ns); `inf` = unbounded."""
-    energy_pj_per_bit: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    energy_pj_per_bit: float = attrs.field(default=0.0, validator=attrs.validators.ge(0),
+                                           metadata=bounds(le=1e9))
     """Energy per transferred bit, pJ (0 by default: the ideal model has no energy data)."""
 
 
