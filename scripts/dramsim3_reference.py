@@ -1,0 +1,141 @@
+"""Hold DRAM presets against DRAMsim3 on the same configuration and request streams.
+
+Streams (64 B reads, as `difftlm dram` builds them with seed 0): `seq` (i*64), `stride:256`,
+`stride:8192`, `random` (uniform over the capacity), 100k requests each with as many outstanding
+as the controller takes (ours: `--outstanding 32` = the read queue depth; DRAMsim3: no host
+limit, its 32-entry transaction queue throttles), and 5k random reads with one outstanding
+(latency). Bandwidth = bytes / (last completion - first arrival); latency = mean of
+completion - arrival over the reads.
+
+DRAMsim3 side: a closed-loop driver (`scripts/dramsim3_driver.cc`, our code over DRAMsim3's
+public `MemorySystem` API: one new request per cycle at most, in order, as its trace front end
+does; a request enters when `WillAcceptTransaction` allows and, if an outstanding limit is set,
+when the one `limit` places earlier has completed). Configurations are DRAMsim3's own ini files
+with only the organisation edited to match our presets (see `CONFIGS`): one rank instead of two
+(`channel_size`) and, for LPDDR4, a 32-bit bus (two x16 devices, 64 B bursts).
+
+Run: python scripts/dramsim3_reference.py --dramsim3 /path/to/DRAMsim3 [--out JSON]
+  (builds the driver against <dramsim3>/libdramsim3.so with g++ unless --driver is given)
+Without --dramsim3 only our model runs and the DRAMsim3 numbers are read from --out if present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from difftlm.commands.dram import make_requests, measure  # noqa: E402
+from models.memory import create_memory_model  # noqa: E402
+
+REQ = 64
+STREAMS = (("seq", "seq", 100_000, 0), ("stride 256 B", "stride:256", 100_000, 0),
+           ("stride 8 KiB", "stride:8192", 100_000, 0), ("random", "random", 100_000, 0),
+           ("random, 1 outstanding", "random", 5_000, 1))
+OURS_OUTSTANDING = 32  # DRAMsim3's trans_queue_size in both configs
+# preset -> (DRAMsim3 ini, edits to its [system] section so the organisation matches)
+CONFIGS = {
+    "ddr4-3200": ("configs/DDR4_8Gb_x8_3200.ini", {"channel_size": "8192"}),
+    "lpddr4-2400-x32": ("configs/LPDDR4_8Gb_x16_2400.ini",
+                        {"channel_size": "2048", "bus_width": "32"}),
+}
+# our model variants compared: the preset as shipped, and with DRAMsim3's address mapping
+VARIANTS = (("preset", {}), ("rochrababgco", {"address_mapping": "rochrababgco"}))
+DEFAULT_OUT = ROOT / "docs" / "data" / "dramsim3_reference.json"
+
+
+def edit_ini(src: pathlib.Path, edits: dict, dst: pathlib.Path) -> None:
+    out, section = [], ""
+    for line in src.read_text().splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            section = s
+        key = s.split("=", 1)[0].strip()
+        if section == "[system]" and "=" in s and key in edits:
+            line = f"{key} = {edits[key]}"
+        out.append(line)
+    dst.write_text("\n".join(out) + "\n")
+
+
+def build_driver(ds3: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
+    src = ROOT / "scripts" / "dramsim3_driver.cc"
+    cmd = ["g++", "-O2", "-std=c++11", f"-I{ds3 / 'src'}", f"-I{ds3 / 'ext' / 'headers'}",
+           f"-I{ds3 / 'ext' / 'fmt' / 'include'}", "-DFMT_HEADER_ONLY=1", str(src),
+           f"-L{ds3}", "-ldramsim3", f"-Wl,-rpath,{ds3}", "-o", str(dst)]
+    subprocess.run(cmd, check=True)
+    return dst
+
+
+def run_dramsim3(driver, ini, addr, limit: int, tmp: pathlib.Path) -> dict:
+    trace = tmp / "addr.txt"
+    trace.write_text("\n".join(f"{int(a):x}" for a in addr) + "\n")
+    r = subprocess.run([str(driver), str(ini), str(trace), str(limit), str(tmp)], check=True,
+                       capture_output=True, text=True)
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    span_ns = (d["last_done_ck"] - d["first_issue_ck"]) * d["tck_ns"]
+    return {"bandwidth_gbps": d["requests"] * d["request_bytes"] / span_ns,
+            "avg_read_latency_ns": d["avg_read_latency_ck"] * d["tck_ns"],
+            "request_bytes": d["request_bytes"]}
+
+
+def run_ours(preset: str, params: dict, pat: str, n: int, limit: int) -> dict:
+    m = create_memory_model(preset, params)
+    addr, wr = make_requests(pat, n, REQ, m.capacity_bytes(), 0)
+    s = measure(m, addr, wr, REQ, limit or OURS_OUTSTANDING)
+    return {"bandwidth_gbps": s["bandwidth_gbps"], "avg_read_latency_ns": s["avg_read_latency_ns"],
+            "row_hit_rate": s["row_hit_rate"]}, addr
+
+
+def git_commit(ds3: pathlib.Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ds3), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dramsim3", type=pathlib.Path, help="DRAMsim3 source tree, built")
+    ap.add_argument("--driver", type=pathlib.Path, help="prebuilt dramsim3_driver")
+    ap.add_argument("--commit", help="DRAMsim3 commit id to record (default: git rev-parse)")
+    ap.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    args = ap.parse_args(argv)
+    old = json.loads(args.out.read_text()) if args.out.exists() else {}
+    res = {"dramsim3": old.get("dramsim3", {}), "ours": {}}
+    with tempfile.TemporaryDirectory() as t:
+        tmp = pathlib.Path(t)
+        driver = None
+        if args.dramsim3:
+            driver = args.driver or build_driver(args.dramsim3, tmp / "driver")
+            res["dramsim3"] = {"commit": args.commit or git_commit(args.dramsim3),
+                               "configs": {k: {"ini": v[0], "system_edits": v[1]}
+                                           for k, v in CONFIGS.items()},
+                               "driver": "scripts/dramsim3_driver.cc",
+                               "command": "python scripts/dramsim3_reference.py --dramsim3 DIR",
+                               "results": {}}
+        for preset, (ini, edits) in CONFIGS.items():
+            if driver:
+                cfg = tmp / pathlib.Path(ini).name
+                edit_ini(args.dramsim3 / ini, edits, cfg)
+            for label, pat, n, limit in STREAMS:
+                key = f"{preset}|{label}"
+                for vname, params in VARIANTS:
+                    s, addr = run_ours(preset, params, pat, n, limit)
+                    res["ours"][f"{key}|{vname}"] = s
+                if driver:
+                    res["dramsim3"]["results"][key] = run_dramsim3(driver, cfg, addr, limit, tmp)
+                print(key, res["ours"][f"{key}|preset"], res["dramsim3"].get("results", {}).get(key))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
