@@ -1,16 +1,16 @@
 """Hold DRAM presets against DRAMsim3 on the same configuration and request streams.
 
 Streams (64 B reads, as `difftlm dram` builds them with seed 0): `seq` (i*64), `stride:256`,
-`stride:8192`, `random` (uniform over the capacity), 100k requests each with as many outstanding
-as the controller takes (ours: `--outstanding 32` = the read queue depth; DRAMsim3: no host
-limit, its 32-entry transaction queue throttles), and 5k random reads with one outstanding
-(latency). Bandwidth = bytes / (last completion - first arrival); latency = mean of
-completion - arrival over the reads.
+`stride:8192`, `random` (uniform over the capacity), 100k requests each with 32 in flight
+(DRAMsim3's transaction-queue size; both sides count pending requests, see `drive`), and 5k
+random reads with one outstanding (latency). DRAMsim3 is also run with no host limit (its own
+queues throttle: 32 transactions + 8 commands per bank). Bandwidth = bytes / (last completion -
+first arrival); latency = mean of completion - arrival over the reads.
 
 DRAMsim3 side: a closed-loop driver (`scripts/dramsim3_driver.cc`, our code over DRAMsim3's
 public `MemorySystem` API: one new request per cycle at most, in order, as its trace front end
 does; a request enters when `WillAcceptTransaction` allows and, if an outstanding limit is set,
-when the one `limit` places earlier has completed). Configurations are DRAMsim3's own ini files
+when fewer than `limit` are pending). Configurations are DRAMsim3's own ini files
 with only the organisation edited to match our presets (see `CONFIGS`): one rank instead of two
 (`channel_size`) and, for LPDDR4, a 32-bit bus (two x16 devices, 64 B bursts).
 
@@ -22,6 +22,7 @@ Without --dramsim3 only our model runs and the DRAMsim3 numbers are read from --
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import pathlib
 import subprocess
@@ -31,14 +32,15 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from difftlm.commands.dram import make_requests, measure  # noqa: E402
+from difftlm.commands.dram import make_requests  # noqa: E402
 from models.memory import create_memory_model  # noqa: E402
+from tlm import Command, Transaction  # noqa: E402
 
 REQ = 64
-STREAMS = (("seq", "seq", 100_000, 0), ("stride 256 B", "stride:256", 100_000, 0),
-           ("stride 8 KiB", "stride:8192", 100_000, 0), ("random", "random", 100_000, 0),
-           ("random, 1 outstanding", "random", 5_000, 1))
-OURS_OUTSTANDING = 32  # DRAMsim3's trans_queue_size in both configs
+LOADED = 32  # in flight for the loaded streams: DRAMsim3's trans_queue_size in both configs
+STREAMS = (("seq", "seq", 100_000, LOADED), ("stride 256 B", "stride:256", 100_000, LOADED),
+           ("stride 8 KiB", "stride:8192", 100_000, LOADED),
+           ("random", "random", 100_000, LOADED), ("random, 1 outstanding", "random", 5_000, 1))
 # preset -> (DRAMsim3 ini, edits to its [system] section so the organisation matches)
 CONFIGS = {
     "ddr4-3200": ("configs/DDR4_8Gb_x8_3200.ini", {"channel_size": "8192"}),
@@ -46,7 +48,9 @@ CONFIGS = {
                         {"channel_size": "2048", "bus_width": "32"}),
 }
 # our model variants compared: the preset as shipped, and with DRAMsim3's address mapping
-VARIANTS = (("preset", {}), ("rochrababgco", {"address_mapping": "rochrababgco"}))
+# (the presets' default mapping row:bank:rank:column:channel already decodes as rochrababgco:
+# bank group = bank % bank_groups, i.e. the bank-group bits lowest above the column)
+VARIANTS = (("preset", {}), ("bank_group_gaps", {"bank_group_gaps": True}))
 DEFAULT_OUT = ROOT / "docs" / "data" / "dramsim3_reference.json"
 
 
@@ -84,12 +88,28 @@ def run_dramsim3(driver, ini, addr, limit: int, tmp: pathlib.Path) -> dict:
             "request_bytes": d["request_bytes"]}
 
 
-def run_ours(preset: str, params: dict, pat: str, n: int, limit: int) -> dict:
+def drive(model, addr, limit: int) -> dict:
+    """Our host: at most `limit` requests in flight, counted (request j arrives, in order, as
+    soon as fewer than `limit` earlier ones are pending), as the DRAMsim3 driver does.
+    (`difftlm dram --outstanding K` instead waits for request j-K itself.)"""
+    pending, now, lat, last, hits, misses = [], 0, 0, 0, 0, 0
+    for a in addr:
+        if len(pending) >= limit:
+            now = max(now, heapq.heappop(pending))
+        r = model.service(Transaction(Command.READ, int(a), REQ), now)
+        heapq.heappush(pending, r.done_ps)
+        lat += r.done_ps - now
+        last = max(last, r.done_ps)
+        hits, misses = hits + r.row_hits, misses + r.row_misses
+    return {"bandwidth_gbps": len(addr) * REQ / (last / 1000.0),
+            "avg_read_latency_ns": lat / len(addr) / 1000.0,
+            "row_hit_rate": hits / max(hits + misses, 1)}
+
+
+def run_ours(preset: str, params: dict, pat: str, n: int, limit: int):
     m = create_memory_model(preset, params)
-    addr, wr = make_requests(pat, n, REQ, m.capacity_bytes(), 0)
-    s = measure(m, addr, wr, REQ, limit or OURS_OUTSTANDING)
-    return {"bandwidth_gbps": s["bandwidth_gbps"], "avg_read_latency_ns": s["avg_read_latency_ns"],
-            "row_hit_rate": s["row_hit_rate"]}, addr
+    addr, _ = make_requests(pat, n, REQ, m.capacity_bytes(), 0)
+    return drive(m, addr, limit), addr
 
 
 def git_commit(ds3: pathlib.Path) -> str:
@@ -131,6 +151,9 @@ def main(argv=None) -> int:
                     res["ours"][f"{key}|{vname}"] = s
                 if driver:
                     res["dramsim3"]["results"][key] = run_dramsim3(driver, cfg, addr, limit, tmp)
+                    if limit > 1:  # also with no host limit: only DRAMsim3's own queues
+                        res["dramsim3"]["results"][key + "|unlimited"] = run_dramsim3(
+                            driver, cfg, addr, 0, tmp)
                 print(key, res["ours"][f"{key}|preset"], res["dramsim3"].get("results", {}).get(key))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
