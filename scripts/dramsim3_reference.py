@@ -138,7 +138,12 @@ def main(argv=None) -> int:
                                "configs": {k: {"ini": v[0], "system_edits": v[1]}
                                            for k, v in CONFIGS.items()},
                                "driver": "scripts/dramsim3_driver.cc",
-                               "command": "python scripts/dramsim3_reference.py --dramsim3 DIR",
+                               "build": "cmake -S DIR -B DIR/build -DCMAKE_BUILD_TYPE=Release"
+                                        " && make -C DIR/build dramsim3main (libdramsim3.so in DIR)",
+                               "command": "python scripts/dramsim3_reference.py --dramsim3 DIR"
+                                          + (f" --commit {args.commit}" if args.commit else ""),
+                               "host": f"closed loop, at most {LOADED} pending (1 for the "
+                                       "latency stream); '|unlimited': no host limit",
                                "results": {}}
         for preset, (ini, edits) in CONFIGS.items():
             if driver:
