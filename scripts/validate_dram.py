@@ -178,8 +178,10 @@ def section(n: int) -> str:
             "Reading the table: a sequential stream under the default mapping (column below bank) "
             "keeps consecutive bursts in one bank group, so parts with bank groups stream at "
             "BL/2 / tCCD_L of the bus (DDR4 4/8, LPDDR5 8/16, HBM3 4/8 = 50 %, DDR5 8/12, HBM2 "
-            "2/3 = 67 %); a mapping with the bank group lower (e.g. `rochrababgco` style, or "
-            "`...:column:bankgroup`) lifts that. The 2:1 mix pays read/write turnarounds "
+            "2/3 = 67 %); a mapping with the bank group below the column (`...:column:bankgroup`) "
+            "lifts that (`rochrababgco` does not: it decodes like the default, the bank group "
+            "being the low bank bits), and so does `bank_group_gaps=true` where several banks "
+            "are in flight. The 2:1 mix pays read/write turnarounds "
             "(tRTW, CWL + BL/2 + tWTR) that the bound leaves out. `hbm2-2000-8ch` random is "
             "host-bound: 64 outstanding 64 B requests over ~65 ns cannot fill 16 pseudo "
             "channels (Little's law)."] + dramsim3_section() + [END]
