@@ -17,6 +17,7 @@ Run: python scripts/validate_dram.py [--requests N] [--out docs/validation.md]
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
 
@@ -67,6 +68,85 @@ def rows(name: str, n: int):
            s["row_hit_rate"])
 
 
+REF = ROOT / "docs" / "data" / "dramsim3_reference.json"
+BW_TOL, LAT_TOL = 0.10, 0.05
+
+
+def dramsim3_section() -> list[str]:
+    """Sub-table from the committed DRAMsim3 reference run (scripts/dramsim3_reference.py)."""
+    if not REF.exists():
+        return []
+    d = json.loads(REF.read_text())
+    ds3 = d.get("dramsim3", {})
+    res = ds3.get("results", {})
+    if not res:
+        return []
+    cfg = ", ".join(f"`{k}`: `{v['ini']}` with {', '.join(f'{a} = {b}' for a, b in v['system_edits'].items())}"
+                    for k, v in ds3["configs"].items())
+    out = ["", "### Against DRAMsim3 (`scripts/dramsim3_reference.py`)", "",
+           f"DRAMsim3 commit `{ds3['commit']}`, driven by `{ds3['driver']}` (closed loop over its "
+           f"`MemorySystem` API); configurations: {cfg}. Read from `{REF.relative_to(ROOT)}` "
+           f"(regenerate: `{ds3['command']}`). 64 B reads, seed 0; loaded streams 100k requests "
+           "with 32 pending at most on both sides (DRAMsim3's transaction-queue size), the "
+           "latency row 5k random reads one at a time. Bandwidth = bytes / (last completion - "
+           "first arrival); latency = mean completion - arrival. Tolerance: bandwidth "
+           f"±{BW_TOL:.0%}, latency ±{LAT_TOL:.0%} (latency is checked on the one-outstanding "
+           "row only; loaded latency follows from bandwidth by Little's law). `gaps`: the preset "
+           "with `bank_group_gaps=true`.", "",
+           "| preset | pattern | DRAMsim3 GB/s | ours GB/s | ratio | gaps GB/s | ratio | "
+           "DRAMsim3 ns | ours ns | ratio | gaps ns | ratio |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = ["seq", "stride 256 B", "stride 8 KiB", "random", "random, 1 outstanding"]
+
+    def rank(k):
+        preset, label = k.split("|")[:2]
+        return (preset, order.index(label) if label in order else len(order), label)
+    res = {k: res[k] for k in sorted(res, key=rank)}
+    for key, r in res.items():
+        if key.endswith("|unlimited"):
+            continue
+        preset, label = key.split("|")
+        o, g = d["ours"][f"{key}|preset"], d["ours"][f"{key}|bank_group_gaps"]
+
+        def cell(x, ref, tol, check, spec=".2f"):
+            q = x / ref
+            return f"{x:{spec}} | {q:.3f}{'' if not check or abs(q - 1) <= tol else ' ✗'}"
+        one = label.endswith("1 outstanding")
+        out.append(f"| `{preset}` | {label} | {r['bandwidth_gbps']:.2f} | "
+                   f"{cell(o['bandwidth_gbps'], r['bandwidth_gbps'], BW_TOL, not one)} | "
+                   f"{cell(g['bandwidth_gbps'], r['bandwidth_gbps'], BW_TOL, not one)} | "
+                   f"{r['avg_read_latency_ns']:.1f} | "
+                   f"{cell(o['avg_read_latency_ns'], r['avg_read_latency_ns'], LAT_TOL, one, '.1f')} | "
+                   f"{cell(g['avg_read_latency_ns'], r['avg_read_latency_ns'], LAT_TOL, one, '.1f')} |")
+    unl = [(k[:-len("|unlimited")], v["bandwidth_gbps"]) for k, v in res.items()
+           if k.endswith("|unlimited")]
+    out += ["", "DRAMsim3 with no host limit (only its own queues: 32 transactions + 8 commands "
+            "per bank): " + ", ".join(f"`{k.split('|')[0]}` {k.split('|')[1]} {v:.2f} GB/s"
+                                      for k, v in unl) + ".", "",
+            "Why they differ (✗: outside tolerance). (1) DDR4 seq / stride 256 B: both map "
+            "`rochrababgco` (our default `row:bank:rank:column:channel` decodes the same way, the "
+            "bank group being bank % bank_groups) and both apply tCCD_L between reads of one bank "
+            "group; DRAMsim3's per-bank command queues let a younger read of the next bank group "
+            "issue between two same-group reads, while our arrival-order booking leaves that "
+            "tCCD_L - tCCD_S slot empty. `bank_group_gaps=true` offers the slot to later bursts "
+            "and brings both inside tolerance (default left off: it changes every preset with "
+            "bank groups). (2) `lpddr4-2400-x32` random (~0.87): our model books each burst's "
+            "ACT and column command when the request arrives, at its bank's earliest time; a "
+            "burst held by its own bank (tRC) lands less than two slots after the previous one "
+            "and the part-slot before it cannot be used by any later burst, whereas DRAMsim3 "
+            "picks a ready bank every clock (it reaches ~98 % of bus x (1 - tRFC/tREFI), the ACT "
+            "bound being equal to the bus here). Measured: for 30k such reads with refresh off, all "
+            "of our idle bus time (14 % of the span) lies in gaps of 9-15 clocks between column "
+            "commands (one burst is 8), none of 16 or more. The loss does not shrink with 64-128 pending "
+            "requests, deeper queues, more remembered gaps or with tRRD/tFAW set to 0, and "
+            "mostly goes with tRC = 0: it is the bank-conflict case of that booking, not a "
+            "parameter. Not fixed. (3) Organisation edits: DRAMsim3's stock configs are two "
+            "ranks (`channel_size`) and, for LPDDR4, a 64-bit bus of 4 x16 devices (128 B "
+            "requests); both were edited to our presets' one rank and 32-bit bus. DRAMsim3's "
+            "tCK is 0.63 / 0.83 ns against our 0.625 / 0.8333 ns."]
+    return out
+
+
 def fmt(x, spec=".2f"):
     return "-" if x is None else format(x, spec)
 
@@ -98,11 +178,13 @@ def section(n: int) -> str:
             "Reading the table: a sequential stream under the default mapping (column below bank) "
             "keeps consecutive bursts in one bank group, so parts with bank groups stream at "
             "BL/2 / tCCD_L of the bus (DDR4 4/8, LPDDR5 8/16, HBM3 4/8 = 50 %, DDR5 8/12, HBM2 "
-            "2/3 = 67 %); a mapping with the bank group lower (e.g. `rochrababgco` style, or "
-            "`...:column:bankgroup`) lifts that. The 2:1 mix pays read/write turnarounds "
+            "2/3 = 67 %); a mapping with the bank group below the column (`...:column:bankgroup`) "
+            "lifts that (`rochrababgco` does not: like the default it keeps the bank group "
+            "just above the column, the default's bank group being the low bank bits), and so does `bank_group_gaps=true` where several banks "
+            "are in flight. The 2:1 mix pays read/write turnarounds "
             "(tRTW, CWL + BL/2 + tWTR) that the bound leaves out. `hbm2-2000-8ch` random is "
             "host-bound: 64 outstanding 64 B requests over ~65 ns cannot fill 16 pseudo "
-            "channels (Little's law).", END]
+            "channels (Little's law)."] + dramsim3_section() + [END]
     return "\n".join(out) + "\n"
 
 

@@ -291,7 +291,24 @@ VARIANTS = [
                        write_queue_depth=40)),
     ("ddr4-3200-2ch", dict(bank_groups=2, banks_per_group=1, columns=64, read_queue_depth=20,
                            trefi_ck=200, trfc_ck=30)),
+    ("ddr4-3200", dict(bank_group_gaps=True)),
+    ("ddr4-3200-2ch", dict(bank_group_gaps=True, trefi_ck=300, trfc_ck=40, read_queue_depth=4)),
+    ("hbm3-6400", dict(bank_group_gaps=True)),
 ]
+
+
+def test_bank_group_gaps_interleave_bank_groups():
+    """Reads 256 B apart: 32 per DDR4 row, consecutive rows in other bank groups. In arrival
+    order the column bus runs at tCCD_L (half the peak); with `bank_group_gaps` a younger
+    request of the next bank group takes the slots between, as DRAMsim3's per-bank queues do."""
+    out = {}
+    for flag in (False, True):
+        m = mem("ddr4-3200", bank_group_gaps=flag, refresh_enabled=False)
+        addr, wr = dram_cmd.make_requests("stride:256", 4000, 64, m.capacity_bytes(), 0)
+        out[flag] = dram_cmd.measure(m, addr, wr, 64, 32)["bandwidth_gbps"]
+    peak = m.peak_bandwidth_gbps()
+    assert out[False] <= 0.51 * peak
+    assert out[True] >= 0.7 * peak
 
 
 @pytest.mark.parametrize("name,params", VARIANTS)

@@ -148,6 +148,13 @@ class DramParams:
                                        converter=_mapping, validator=_check_mapping)
     """Address fields, most significant first; the burst offset is below the last one."""
     page_policy: str = attrs.field(default="open", validator=_one_of("open", "closed"))
+    bank_group_gaps: bool = attrs.field(default=False, converter=bool)
+    """Let a later burst of another bank group issue in the bus slot that two back-to-back
+    column commands leave when their spacing (tCCD_L, a turnaround) is at least 2 x tCCD_S.
+    False: such a slot is lost unless a stall opened it (a controller serving requests in
+    arrival order). True: it is filled like a stall's gap, as a controller with per-bank
+    command queues picking any ready bank does (DRAMsim3's PER_BANK queue structure). Only the
+    slot before each run's first burst is offered (not those inside one call's multi-burst run)."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     # energy
@@ -224,6 +231,7 @@ class DramModel(MemoryModel):
                         self.burst_ck, self._rtw_gap, self._wtr_gap, self._rec_rd, self._rec_wr,
                         p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s)
         self._act_hist = max(p.tfaw_ck, p.trrd_l_ck, p.trrd_s_ck)
+        self._bg_gaps = p.bank_group_gaps
         self._rrd_faw = (p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck)
         self._init_fast_path()
 
@@ -580,6 +588,7 @@ class DramModel(MemoryModel):
                         gap = R - lc >= hole_min
                     else:
                         c = lc + g
+                        gap = g >= hole_min and self._bg_gaps
                 if c >= nr and act is None:
                     irefs += self._refresh(st, c)
                     nr = st.next_ref
@@ -619,7 +628,7 @@ class DramModel(MemoryModel):
             else:
                 s = c
             if gap:
-                holes.append([lc, lg, lw, R, grp, wr])
+                holes.append([lc, lg, lw, c, grp, wr])
                 if len(holes) > _MAX_HOLES:
                     del holes[0]
             st.last_col = end
@@ -744,6 +753,7 @@ class DramModel(MemoryModel):
         misses = acts = refs = 0
         insort = bisect.insort
         closed = self.params.page_policy == "closed"
+        bg_gaps = self._bg_gaps
         for st, runs in work:
             open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
             act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
@@ -855,6 +865,7 @@ class DramModel(MemoryModel):
                         end = c
                     else:  # after the bus tail; the rest of the run follows at tCCD_L
                         lc = st.last_col
+                        spaced = False  # a bank-group slot to offer (`bank_group_gaps`)
                         if lc > _NEG:
                             g = gl if st.last_grp == grp else gs
                             if st.last_wr != wr:
@@ -872,12 +883,18 @@ class DramModel(MemoryModel):
                                     if len(holes) > _MAX_HOLES:
                                         del holes[0]
                                 c = R
+                            elif bg_gaps and g >= hole_min:
+                                spaced = True
                         else:
                             c = R
                         if c >= nr and not just:
                             refs += self._refresh(st, c)
                             nr = st.next_ref
                             continue
+                        if spaced:
+                            holes.append([lc, st.last_grp, st.last_wr, c, grp, wr])
+                            if len(holes) > _MAX_HOLES:
+                                del holes[0]
                         rest = cnt - m
                         if c >= nr:
                             take = 1
