@@ -145,7 +145,18 @@ def save_results(results: Mapping[str, Result], out_dir: str, meta: Mapping[str,
                 written.append(path)
     path = os.path.join(out_dir, "results.json")
     # compact separators keep the C encoder (an indented dump of the per-op rows is ~10x slower)
-    write_text_atomic(path, json.dumps(results_document(results, meta), separators=(",", ":")) + "\n")
+    doc = results_document(results, meta)
+    try:
+        text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN / infinity somewhere: strict JSON gets null plus a note saying where
+        from .commands.common import strict_json
+
+        undefined: list[str] = []
+        doc = strict_json(doc, "", undefined)
+        doc["json_notes"] = [f"null: {p} is undefined or unbounded (NaN/infinity has no JSON form)"
+                             for p in undefined]
+        text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+    write_text_atomic(path, text + "\n")
     written.append(path)
     return written
 

@@ -472,3 +472,15 @@ def test_concurrent_writers_never_mix(small_trace, tmp_path):
     summary = (out / "summary.csv").read_text().splitlines()
     assert len(summary) - 1 == len(_designs_in(out))
     assert sorted(os.listdir(tmp_path)) == ["R"]
+
+
+def test_saved_results_are_strict_json_even_with_unbounded_values(tmp_path):
+    import json as _json
+
+    import difftlm
+
+    res = difftlm.compare(designs=["dense"], memory="ideal", jobs=1)   # ideal: infinite peak bandwidth
+    res.save(tmp_path / "out", figures=False)
+    text = (tmp_path / "out" / "results.json").read_text()
+    doc = _json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert any("dram_peak_bandwidth_gbps" in n for n in doc["json_notes"])
