@@ -328,8 +328,7 @@ class Trace:
             self._all_validated = True
             return
         for i in range(self.n_steps):
-            if i not in self._cache:
-                self._read_step(i)
+            self.step(i)  # decoded steps stay in the cache for the replay that follows
         self._all_validated = True
         if key is not None:
             _VALIDATED_FILES.add(key)
