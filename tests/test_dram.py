@@ -388,7 +388,10 @@ def test_physical_bounds_sequential_and_random(name):
     addr, writes = dram_cmd.make_requests("seq", nreq, 64, m.capacity_bytes(), 0)
     seq = dram_cmd.measure(m, addr, writes, 64, 64)["bandwidth_gbps"]
     ref = 1 - m.params.trfc_ck / m.params.trefi_ck  # a short run sees fewer refreshes
-    assert 0.8 * seq_b <= seq <= seq_b / ref * 1.01
+    # filling the slots a same-bank-group spacing leaves (bank_group_gaps) may beat the tCCD_L
+    # figure, never the bus
+    upper = m.peak_bandwidth_gbps() if m.params.bank_group_gaps else seq_b / ref
+    assert 0.8 * seq_b <= seq <= upper * 1.01
     m = mem(name)
     addr, writes = dram_cmd.make_requests("random", nreq, 64, m.capacity_bytes(), 0)
     rnd = dram_cmd.measure(m, addr, writes, 64, 64)["bandwidth_gbps"]

@@ -148,11 +148,11 @@ class DramParams:
                                        converter=_mapping, validator=_check_mapping)
     """Address fields, most significant first; the burst offset is below the last one."""
     page_policy: str = attrs.field(default="open", validator=_one_of("open", "closed"))
-    bank_group_gaps: bool = attrs.field(default=False, converter=bool)
+    bank_group_gaps: bool = attrs.field(default=True, converter=bool)
     """Let a later burst of another bank group issue in the bus slot that two back-to-back
     column commands leave when their spacing (tCCD_L, a turnaround) is at least 2 x tCCD_S.
     False: such a slot is lost unless a stall opened it (a controller serving requests in
-    arrival order). True: it is filled like a stall's gap, as a controller with per-bank
+    arrival order). True (default): it is filled like a stall's gap, as a controller with per-bank
     command queues picking any ready bank does (DRAMsim3's PER_BANK queue structure). Only the
     slot before each run's first burst is offered (not those inside one call's multi-burst run)."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
