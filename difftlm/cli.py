@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import sys
 
@@ -34,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         print(f"difftlm {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`difftlm designs | head`): stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 141
     except OSError as exc:  # permissions, a directory where a file was expected, a full disk...
         print(f"difftlm {args.command}: error: {os_error_text(exc)}", file=sys.stderr)
         return 2
