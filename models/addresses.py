@@ -7,6 +7,8 @@ address is its tensor's base plus the slice's offset in that layout.
 
 from __future__ import annotations
 
+import math
+
 from workloads.schema import OpRecord
 
 
@@ -15,23 +17,19 @@ class AddressMap:
         self._next = 0
         self.align = align
         first = ops[0]
-        self.network_input = self._alloc(first.in_elems * act_bytes)
-        self.output = [self._alloc(op.out_elems * act_bytes) for op in ops]
+        self.network_input = self.alloc(first.in_elems * act_bytes)
+        self.output = [self.alloc(op.out_elems * act_bytes) for op in ops]
         self.weight = [
-            self._alloc(op.w_elems * weight_bytes) if op.kind in ("conv2d", "linear") else -1
+            self.alloc(op.w_elems * weight_bytes) if op.kind in ("conv2d", "linear") else -1
             for op in ops
         ]
 
-    def _alloc(self, nbytes: float) -> int:
+    def alloc(self, nbytes: float) -> int:
+        """Base address of a new aligned region of `nbytes` after everything allocated so far
+        (the tensors above, then any state a design keeps in DRAM)."""
         base = self._next
-        self._next += -(-int(nbytes) // self.align) * self.align or self.align
+        self._next += -(-math.ceil(nbytes) // self.align) * self.align or self.align
         return base
-
-    def input_of(self, op: OpRecord, operand: int = 0) -> int:
-        """Base address of the op's `operand`-th input (a predecessor's output)."""
-        if operand < len(op.preds):
-            return self.output[op.preds[operand]]
-        return self.network_input
 
     @property
     def size(self) -> int:

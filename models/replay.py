@@ -165,7 +165,7 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
     pe_busy = busy_label.get(d.pe.name, zeros)
     vec_unit = d.units.get("vector")
     vec_busy = busy_label.get(vec_unit.name, zeros) if vec_unit is not None else zeros
-    dram_busy = busy_label.get(d.dram.name, np.zeros(n_labels, dtype=np.int64))
+    dram_busy = busy_label.get(d.dram.name, zeros)
     kinds = sorted({k for (_, k, _) in d.dram.bytes})
     by_label = defaultdict(dict)
     read_kind, write_kind = defaultdict(int), defaultdict(int)

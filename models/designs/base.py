@@ -256,16 +256,12 @@ class Design:
     def plan(self, op: OpRecord, prec: Precision) -> TilePlan:
         """The one tiler, at `prec`, the buffers' tile budgets and the common grid's alignment;
         operands the residency rules keep on chip cost `hw.onchip_byte_cost` per byte (A-39)."""
-        b = self.buffers
-        cheap = self.hw.onchip_byte_cost
-        on_chip = lambda t: t >= 0 and self.residency.on_chip(t)  # noqa: E731
-        in_cost = cheap if on_chip(self._operand(op, 0)) else 1.0
-        if op.kind in ("conv2d", "linear"):
-            w_cost = cheap if self._resident_w else 1.0
-        else:
-            w_cost = cheap if on_chip(self._operand(op, 1)) else 1.0
+        b, jb = self.buffers, self.builder
+        cost = {"global": self.hw.onchip_byte_cost, "dram": 1.0}
+        in_cost = cost[jb.source(self._operand(op, 0))]
+        w_src = jb.weight_source(1) if op.kind in ("conv2d", "linear") else jb.source(self._operand(op, 1))
         return plan_tiles(op, prec, b["act"].tile_budget, b["weight"].tile_budget,
-                          b["out"].tile_budget, self.grid.cols, self.grid.rows, in_cost, w_cost)
+                          b["out"].tile_budget, self.grid.cols, self.grid.rows, in_cost, cost[w_src])
 
     def plan_all(self, ops: list[OpRecord]) -> dict[int, TilePlan]:
         return {op.op_id: self.plan(op, self.precision(op)) for op in ops if op.is_mac}
@@ -276,13 +272,13 @@ class Design:
         ops = self.ops = trace.ops
         self.addr = AddressMap(ops, max(self.act_bpe(t) for t in range(-1, len(ops))),
                                max([self.weight_bpe(op) for op in ops if op.w_elems] or [1.0]))
-        resident_w = self._resident_w = self.weights_resident(trace)
+        resident_w = self.weights_resident(trace)
         w_bytes = self.weight_bytes_total(ops) if resident_w else 0
         cap = max(0, self.hw.buffers.global_buffer.capacity_bytes - w_bytes)
         self.residency: ResidencyPlan = plan_residency(ops, self.tensor_bytes, cap, self.hw.residency)
-        self.plans = self.plan_all(ops)
         self.builder = JobBuilder(ops, self.addr, self.residency, resident_w,
                                   self.buffers["act"].tile_budget, self.buffers["out"].tile_budget)
+        self.plans = self.plan_all(ops)
         if resident_w:
             self.notes.append(f"weights resident in the global buffer after step 0 ({kib(w_bytes)})")
         r = self.residency

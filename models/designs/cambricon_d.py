@@ -300,7 +300,6 @@ class CambriconD(Design):
         self._analyse(trace.ops)
         super().prepare(trace)
         self.plans_first = self._plans(True)
-        self._top = self.addr.size
         self._regions: dict[tuple[str, int], int] = {}
         self.raw_addr = self._address_map(self.params.raw_bits / 8)
         self.raw_builder = JobBuilder(self.ops, self.raw_addr, _NEVER, False,
@@ -317,10 +316,9 @@ class CambriconD(Design):
     def _address_map(self, bpe: float) -> AddressMap:
         """A per-tensor DRAM region map at `bpe`, placed after everything allocated so far."""
         m = AddressMap(self.ops, bpe, 0)
-        base = self._top
+        base = self.addr.alloc(m.size)
         m.network_input += base
         m.output = [a + base for a in m.output]
-        self._top += m.size
         return m
 
     def _region(self, kind: str, op_id: int, nbytes_max: int) -> int:
@@ -328,8 +326,7 @@ class CambriconD(Design):
         key = (kind, op_id)
         a = self._regions.get(key)
         if a is None:
-            a = self._regions[key] = self._top
-            self._top += max(1, -(-int(nbytes_max) // 4096)) * 4096
+            a = self._regions[key] = self.addr.alloc(nbytes_max)
         return a
 
     # ----------------------------------------------------------- per step

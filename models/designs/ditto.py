@@ -179,15 +179,8 @@ class Ditto(Design):
             for q in op.preds:
                 consumers[q].append(op.op_id)
         # DRAM regions of the cross-step state and the bypassed deltas, after the address map
-        top = self.addr.size
-        align = self.addr.align
-
-        def alloc(nb: float) -> int:
-            nonlocal top
-            a = top
-            top += -(-int(math.ceil(nb)) // align) * align or align
-            return a
-
+        alloc = self.addr.alloc
+        start = self.addr.size
         b_out = p.b_acc_bits / 8
         self.info: dict[int, _OpInfo] = {}
         for op in trace.ops:
@@ -203,7 +196,7 @@ class Ditto(Design):
                 keep_w=alloc(op.w_elems * self.act_bpe(self._operand(op, 1))) if attn else -1,
                 keep_out=alloc(op.out_elems * b_out),
                 delta=alloc(op.out_elems * self.act_bpe(op.op_id)))
-        self.state_bytes = top - self.addr.size
+        self.state_bytes = self.addr.size - start
         self._diff_plans: dict[tuple[int, bool], TilePlan] = {}
         self._notes()
 

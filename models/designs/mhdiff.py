@@ -195,8 +195,7 @@ class Mhdiff(Design):
                      next((op for op in trace.ops if op.kind == "conv2d"), None))
         self.first_op = first.op_id if first is not None else -1
         self.fm_bytes = int(first.in_elems * p.prev_fm_bytes) if (first is not None and p.bitmask) else 0
-        slot = -(-self.fm_bytes // 4096) * 4096
-        self.prev_base = [self.addr.size, self.addr.size + slot]
+        self.prev_base = [self.addr.alloc(self.fm_bytes), self.addr.alloc(self.fm_bytes)]
         """Two DRAM slots (previous / current step) for the first-layer map, after the address map."""
         n = self.notes
         if p.bitmask:
