@@ -11,6 +11,7 @@ paper specifies (`extra_reads` / `extra_writes`).
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import attrs
@@ -96,6 +97,23 @@ class Stream:
     nbytes: int
 
 
+def split_streams(streams: Sequence[Stream], weights: Sequence[int]) -> list[list[Access]]:
+    """Split streams over jobs in proportion to `weights` (integer shares that add up, empty
+    shares dropped; everything to the first job when every weight is 0)."""
+    n = len(weights)
+    out: list[list[Access]] = [[] for _ in range(n)]
+    cum = list(accumulate(weights))
+    den = cum[-1] if cum else 0
+    for s in streams:
+        prev = 0
+        for i in range(n):
+            upto = s.nbytes * cum[i] // den if den else s.nbytes
+            if upto > prev:
+                out[i].append(Access(s.source, s.kind, s.base + prev, upto - prev))
+                prev = upto
+    return out
+
+
 class JobBuilder:
     """Builds the jobs of one run; one per design instance."""
 
@@ -176,23 +194,12 @@ class JobBuilder:
         if (rtot or wtot) and (self.act_budget < 1 or self.out_budget < 1):
             raise ConfigError(f"op {op.op_id} ({op.name}): no element fits the buffers")
         n = max(1, ceil_div(rtot, self.act_budget), ceil_div(wtot, self.out_budget))
-        done = {id(s): 0 for s in (*reads, *writes)}
+        rd_parts, wr_parts = split_streams(reads, [1] * n), split_streams(writes, [1] * n)
         e_done = 0
-        for i in range(1, n + 1):
+        for i, (rd, wr) in enumerate(zip(rd_parts, wr_parts), start=1):
             e = elements * i // n - e_done
             e_done += e
-            rd = [self._part(s, i, n, done) for s in reads]
-            wr = [self._part(s, i, n, done) for s in writes]
-            rd = [a for a in rd if a.nbytes]
-            wr = [a for a in wr if a.nbytes]
             rb = sum(a.nbytes for a in rd)
             wb = sum(a.nbytes for a in wr)
             yield TileJob(step, op.op_id, work(e), 0, [("act", rb)] if rb else [], rd,
                           [("act", rb)] if rb else [], wb, wr, wb, (("act", rb),) if rb else ())
-
-    @staticmethod
-    def _part(s: Stream, i: int, n: int, done: dict[int, int]) -> Access:
-        upto = s.nbytes * i // n
-        start = done[id(s)]
-        done[id(s)] = upto
-        return Access(s.source, s.kind, s.base + start, upto - start)

@@ -32,7 +32,6 @@ Y_t (E_out·b/8), b = A-10; non-linear ops run on raw values; no signs, no NDP.
 
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Any, Iterator
 
 import attrs
@@ -50,7 +49,7 @@ from ..config import (
     ceil_div,
 )
 from ..errors import ConfigError
-from ..jobs import Formats, JobBuilder, Stream, nbytes, tile_elements
+from ..jobs import Formats, JobBuilder, Stream, nbytes, split_streams, tile_elements
 from ..pipeline import Access, TileJob
 from ..residency import ResidencyPlan
 from ..tiling import Precision, TilePlan
@@ -138,23 +137,6 @@ class CambriconDPerLayerParams(CambriconDParams):
 
 _PAPER_PARAMS = {"sfu_elems_per_cycle": 128}
 _NEVER = ResidencyPlan(frozenset(), (), 0, 0, "never")
-
-
-def _split(streams: list[Stream], weights: list[int]) -> list[list[Access]]:
-    """Split op-level streams over tiles in proportion to `weights` (integer shares that add up;
-    all to the first tile when every weight is 0)."""
-    n = len(weights)
-    out: list[list[Access]] = [[] for _ in range(n)]
-    cum = list(accumulate(weights))
-    den = cum[-1] if cum else 0
-    for s in streams:
-        prev = 0
-        for i in range(n):
-            upto = s.nbytes * cum[i] // den if den else s.nbytes
-            if upto > prev:
-                out[i].append(Access(s.source, s.kind, s.base + prev, upto - prev))
-                prev = upto
-    return out
 
 
 @design("cambricon_d")
@@ -421,9 +403,9 @@ class CambriconD(Design):
                 self.clipped_outliers_min += clipped
                 self.outlier_groups += self.n_groups[op.op_id]
         out_e = [tile_elements(g, t)[2] if t.out_write else 0 for t in plan.tiles]
-        in_parts = _split(in_reads, [t.in_load for t in plan.tiles])
-        out_parts = _split(out_reads, out_e)
-        w_parts = _split(writes, out_e)
+        in_parts = split_streams(in_reads, [t.in_load for t in plan.tiles])
+        out_parts = split_streams(out_reads, out_e)
+        w_parts = split_streams(writes, out_e)
         compress = bool(self.ndp_kinds) and not first and op.kind != "matmul_qk"
         output = self._write_output(step, op)
         in_kind = "input" if a0 < 0 else "spill"
