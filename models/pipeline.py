@@ -69,7 +69,25 @@ class TileJob:
     out_free: int = 0
     sram_reads: tuple[tuple[str, int], ...] = ()
     """Operand bytes the units read from each buffer (from the tile plan), for the energy ledger."""
+    fills: tuple[tuple[str, int], ...] = ()
+    """Bytes written into each buffer beyond the space `loads` takes (a macro job's tiles fill
+    it once each), and into the output buffer beyond `out_alloc` (key "out"), for the ledger."""
+    tiles: int = 1
+    """Tiles the job stands for: > 1 for a macro job of the fast path (`models.fastpath`), whose
+    stages stream: each passes the job on after its first tile's share of work and finishes no
+    earlier than its input's end plus that share."""
     ready_ps: int = 0
+    """When the job's first tile's data is available to the next stage."""
+    avail_ps: int = 0
+    """When all of the job's data is available to the next stage."""
+
+
+@attrs.frozen
+class Lumped:
+    """The summed cycles and energy events of many works of one unit (a macro job's share)."""
+
+    cycles: int
+    events: dict[str, float]
 
 
 class Pipeline(Module):
@@ -101,6 +119,9 @@ class Pipeline(Module):
         self.marks: list[tuple[int, int]] = []  # (time_ps, label) at the first main-stage work of a label
         self.barrier_ps: list[int] = []
         self._last_label = -1
+        self._last_step = -1
+        self.on_step = None
+        """Called with the step number when a step's first job starts its main-stage work."""
         self._retired: simpy.Event | None = None
 
     def run(self, jobs: Iterable[TileJob]) -> list[simpy.Process]:
@@ -126,12 +147,16 @@ class Pipeline(Module):
             for a in job.reads:
                 txn = Transaction(Command.READ, a.address, a.nbytes, a.kind, job.op_id, job.step)
                 wait = max(wait, self.read_sockets[a.source].b_transport(txn, 0))
-            qk.set(wait)
+            job.avail_ps = self.env.now + wait
+            qk.set(-(-wait // job.tiles))
             if qk.need_sync():
                 yield qk.sync()
             job.ready_ps = qk.current_time_ps
             qk.set(0)
             yield from out.put(job)
+            if job.avail_ps > self.env.now and self.quantum_ps == 0:
+                # as the tiles of a macro job would: the next reads wait for this job's data
+                yield self.env.timeout(job.avail_ps - self.env.now)
         yield from out.put(None)
 
     def _barrier(self, submitted: int):
@@ -152,28 +177,44 @@ class Pipeline(Module):
                 break
             if main and job.out_alloc:
                 yield from self.out_buffer.allocate(job.out_alloc, f"op {job.op_id} output tile")
-            start = max(env.now, job.ready_ps)
+            first = end = start = max(env.now, job.ready_ps)  # a stage without work passes it on
             todo = job.work.get(stage)
             if todo is not None:
                 label = job.step * self.n_ops + job.op_id
                 if main and label != self._last_label:
                     self.marks.append((start, label))
                     self._last_label = label
+                    if self.on_step is not None and label // self.n_ops != self._last_step:
+                        self._last_step = label // self.n_ops
+                        self.on_step(self._last_step)
+                costs = []
                 for unit, work in (todo if isinstance(todo, list) else (todo,)):
                     u = self.units[unit]
-                    cycles = u.cycles(work)
+                    if type(work) is Lumped:
+                        cycles, events = work.cycles, work.events
+                    else:
+                        cycles, events = u.cycles(work), u.energy_events(work)
                     led = self.unit_events[unit]
-                    for ev, count in u.energy_events(work).items():
+                    for ev, count in events.items():
                         led[ev] = led.get(ev, 0.0) + count
-                    end = start + clock.cycles_to_ps(cycles)
-                    self.recorder.record(self.unit_comp[unit], start, end, label)
                     self.unit_cycles[unit] += cycles
-                    start = end
-            if start > env.now:
-                yield env.timeout(start - env.now)
+                    costs.append((unit, clock.cycles_to_ps(cycles)))
+                busy = sum(ps for _, ps in costs)
+                share = -(-busy // job.tiles)
+                end = max(start + busy, job.avail_ps + share)
+                first = start + share
+                t = end - busy
+                for unit, ps in costs:
+                    self.recorder.record(self.unit_comp[unit], t, t + ps, label)
+                    t += ps
+                job.ready_ps, job.avail_ps = first, end
             if outbox is not None:
+                if first > env.now:
+                    yield env.timeout(first - env.now)
                 yield from outbox.put(job)
-            else:
+            if end > env.now:
+                yield env.timeout(end - env.now)
+            if outbox is None:
                 self._retire(job)
         if outbox is not None:
             yield from outbox.put(None)
@@ -192,6 +233,8 @@ class Pipeline(Module):
             buffers[buf].release(nbytes)
         for buf, nbytes in job.sram_reads:
             buffers[buf].read_bytes += nbytes
+        for buf, nbytes in job.fills:
+            (self.out_buffer if buf == "out" else buffers[buf]).write_bytes += nbytes
         wait = 0
         for a in job.writes:
             self.out_buffer.read_bytes += a.nbytes  # write-back reads the output buffer

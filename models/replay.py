@@ -14,6 +14,7 @@ from collections import defaultdict
 from importlib import metadata
 from typing import Any
 
+import attrs
 import numpy as np
 import simpy
 
@@ -25,6 +26,7 @@ from .designs import create_design
 from .energy import energy_summary
 from .errors import ConfigError
 from .memory import create_memory_model, memory_model_config
+from .fastpath import FastPath, FastStats, compress, reuse_plan
 from .pipeline import Barrier
 from .result import Result
 
@@ -51,31 +53,46 @@ def _progress_bar(enabled: bool, total: int, desc: str):
 def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMON,
            memory: str | None = None, memory_params: dict[str, Any] | None = None,
            design_params: dict[str, Any] | None = None, quantum_ps: int = 0,
-           chrome_trace: str | None = None, progress: bool = False) -> Result:
-    """Replay `trace` on `design` with hardware `hw` and a memory model (default: the config's)."""
+           chrome_trace: str | None = None, progress: bool = False, exact: bool = False,
+           fast: FastPath | None = None) -> Result:
+    """Replay `trace` on `design` with hardware `hw` and a memory model (default: the config's).
+    `exact=True` turns the fast path off (`models.fastpath`); `fast` sets its sizes."""
     if not isinstance(trace, Trace):
         trace = Trace(trace)
     if not isinstance(quantum_ps, int) or isinstance(quantum_ps, bool) or quantum_ps < 0:
         raise ConfigError(f"quantum_ps: must be an integer >= 0 (0 = exact), got {quantum_ps!r}")
+    fp = FastPath.exact() if exact else (fast if fast is not None else FastPath())
     trace.validate_steps()  # every statistic checked, whether or not the design reads it
     wall0 = time.perf_counter()
     d = create_design(design, hw, design_params)
     mem_name = memory or hw.memory.model
     mem_params = memory_params if memory is not None else {**hw.memory.params, **(memory_params or {})}
     mem = create_memory_model(mem_name, mem_params)
+    if not fp.memory_fast_forward:
+        mem.set_exact()
     env = simpy.Environment()
     recorder = ActivityRecorder()
     top = Module("acc")
     d.build(env, top, recorder, mem, trace, quantum_ps)
     elaborate(top)
-    bar = _progress_bar(progress, trace.n_steps, design)
-    counted = _Counter(d.jobs(trace, progress=(lambda s: bar.update(1)) if bar else None))
+    d.prepare(trace)
+    n_steps = trace.n_steps
+    steps, runs = (reuse_plan([d.step_key(trace, s) for s in range(n_steps)], fp.min_reuse_run)
+                   if fp.step_reuse else (list(range(n_steps)), []))
+    reuse = _Reuse(runs, top, d)
+    bar = _progress_bar(progress, n_steps, design)
+    fast_stats = FastStats()
+    jobs = d.jobs(trace, steps, progress=(lambda s: bar.update(1 + reuse.skipped_after(s))) if bar else None)
+    counted = _Counter(compress(jobs, d.units, fp, fast_stats) if fp.macro_jobs else jobs)
     d.pipeline.run(counted)
     env.run()
     if bar:
         bar.close()
     wall = time.perf_counter() - wall0
-    result = _collect(trace, d, top, hw, mem_name, mem, recorder, env, counted.n, wall)
+    result = _collect(trace, d, top, hw, mem_name, mem, recorder, env, counted, wall, reuse,
+                      {"exact": fp.is_exact, **attrs.asdict(fp), **fast_stats.as_dict(),
+                       "steps_simulated": len(steps), "steps_reused": n_steps - len(steps),
+                       "memory": mem.fast_stats()})
     if chrome_trace:
         names = [f"s{s}:{op.name}" for s in range(trace.n_steps) for op in trace.ops]
         write_json_atomic(chrome_trace, recorder.chrome_trace(names))
@@ -83,17 +100,89 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
 
 
 class _Counter:
-    """Counts the tile jobs a design emits as the loader consumes them (barriers are not jobs)."""
+    """Counts the jobs a design emits as the loader consumes them, and the tiles they stand for
+    per step (barriers are not jobs)."""
 
     def __init__(self, it):
         self._it = iter(it)
         self.n = 0
+        self.tiles: dict[int, int] = defaultdict(int)
 
     def __iter__(self):
         for job in self._it:
             if not isinstance(job, Barrier):
                 self.n += 1
+                self.tiles[job.step] += job.tiles
             yield job
+
+
+class _Reuse:
+    """Step reuse (A-41): snapshots of every additive counter when a run's source step and the
+    step simulated after it start, and the splice of the source step's window after the run."""
+
+    def __init__(self, runs: list[tuple[int, int, int]], top: Module, d):
+        self.runs, self.top, self.d = runs, top, d
+        self.snaps: dict[int, dict[tuple, float]] = {}
+        watch = {src for src, _, _ in runs} | {first + count for _, first, count in runs}
+        if runs:
+            d.pipeline.on_step = lambda step: (self.snaps.__setitem__(step, _counters(top, d))
+                                               if step in watch else None)
+
+    def skipped_after(self, step: int) -> int:
+        """Reused steps that follow simulated step `step` in step order."""
+        return sum(count for src, _, count in self.runs if src == step)
+
+    def apply(self, recorder: ActivityRecorder, marks: list[tuple[int, int]], n_ops: int,
+              dram_bytes: dict, counters: dict[tuple, float], tiles: dict[int, int]) -> tuple[int, list]:
+        """Splice every run into the timeline, marks, DRAM bytes and counters; returns the total
+        shift in ps and the new marks."""
+        total = 0
+        step_start = {}
+        for t, lab in marks:
+            step_start.setdefault(lab // n_ops, t)
+        for src, first, count in reversed(self.runs):
+            nxt = first + count
+            t0, t1 = step_start[src], step_start[nxt]
+            width = t1 - t0
+
+            def relabel(labels: np.ndarray, k: int, nxt=nxt, count=count) -> np.ndarray:
+                step, op = np.divmod(labels, n_ops)
+                return np.where(step < nxt, step + k, step - count + k) * n_ops + op
+
+            total += recorder.splice(t0, t1, count, relabel)
+            out = []
+            for t, lab in marks:
+                if t < t0:
+                    out.append((t, lab))
+                elif t < t1:
+                    out.append((t, int(relabel(np.array([lab]), 0)[0])))
+            inside = [(t, lab) for t, lab in marks if t0 <= t < t1]
+            for k in range(1, count + 1):
+                out += [(t + k * width, int(relabel(np.array([lab]), k)[0])) for t, lab in inside]
+            out += [(t + count * width, lab) for t, lab in marks if t >= t1]
+            marks = out
+            for (lab, kind, write), nbytes in list(dram_bytes.items()):
+                if lab // n_ops == src:
+                    for k in range(1, count + 1):
+                        dram_bytes[(lab + k * n_ops, kind, write)] += nbytes
+            a, b = self.snaps[src], self.snaps[nxt]
+            for key in a.keys() | b.keys():
+                counters[key] = counters.get(key, 0.0) + count * (b.get(key, 0.0) - a.get(key, 0.0))
+            for k in range(1, count + 1):
+                tiles[src + k] = tiles[src]
+        return total, marks
+
+
+def _counters(top: Module, d) -> dict[tuple, float]:
+    """Every additive counter of the run so far, flat: energy events per component, numeric
+    component reports, unit cycles and MACs."""
+    ledger, _, extra = _module_reports(top, d)
+    out: dict[tuple, float] = {("events", c, k): v for c, e in ledger.items() for k, v in e.items()}
+    out.update({("extra", k): v for k, v in extra.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    out.update({("unit_cycles", u): c for u, c in d.pipeline.unit_cycles.items()})
+    out[("macs",)] = d.pipeline.macs
+    return out
 
 
 def _check_invariants(d, env, recorder, n_jobs: int) -> None:
@@ -113,9 +202,10 @@ def _check_invariants(d, env, recorder, n_jobs: int) -> None:
         raise RuntimeError("replay invariant violated: " + "; ".join(problems))
 
 
-def _reports(top: Module, d) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, Any]]:
+def _module_reports(top: Module, d) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, Any]]:
     """Merge what every component reports through its result hook (`Module.report`): energy
-    events per component, component-priced events and summary keys."""
+    events per component (with the design's control events), component-priced events and
+    summary keys."""
     ledger: dict[str, dict[str, float]] = defaultdict(dict)
     prices: dict[str, float] = {}
     extra: dict[str, Any] = {}
@@ -134,20 +224,22 @@ def _reports(top: Module, d) -> tuple[dict[str, dict[str, float]], dict[str, flo
         prices.update(rep.pop("prices_pj", {}))
         extra.update(rep)
     add("control", d.events)
-    extra.update(d.report())
-    return {c: dict(sorted(e.items())) for c, e in sorted(ledger.items()) if e}, prices, extra
+    return ledger, prices, extra
 
 
 def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, mem, recorder: ActivityRecorder,
-             env: simpy.Environment, n_jobs: int, wall_s: float) -> Result:
-    _check_invariants(d, env, recorder, n_jobs)
-    total = int(env.now)
+             env: simpy.Environment, counted: _Counter, wall_s: float, reuse: _Reuse,
+             fast_info: dict[str, Any]) -> Result:
+    _check_invariants(d, env, recorder, counted.n)
     clock = d.clock
     n_ops, n_steps = len(trace.ops), trace.n_steps
     n_labels = n_ops * n_steps
     cyc = clock.ps_to_cycles
-
-    marks = d.pipeline.marks
+    counters = _counters(top, d)
+    dram_bytes = defaultdict(int, d.dram.bytes)
+    tiles = dict(counted.tiles)
+    shift, marks = reuse.apply(recorder, d.pipeline.marks, n_ops, dram_bytes, counters, tiles)
+    total = int(env.now) + shift
     labels = [lab for _, lab in marks]
     bounds = [0] + [t for t, _ in marks[1:]] + [total]
     windows = recorder.breakdowns(bounds) if marks else []
@@ -166,10 +258,10 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
     vec_unit = d.units.get("vector")
     vec_busy = busy_label.get(vec_unit.name, zeros) if vec_unit is not None else zeros
     dram_busy = busy_label.get(d.dram.name, zeros)
-    kinds = sorted({k for (_, k, _) in d.dram.bytes})
+    kinds = sorted({k for (_, k, _) in dram_bytes})
     by_label = defaultdict(dict)
     read_kind, write_kind = defaultdict(int), defaultdict(int)
-    for (lab, kind, write), nbytes in d.dram.bytes.items():
+    for (lab, kind, write), nbytes in dram_bytes.items():
         key = f"dram_{'write' if write else 'read'}_{kind}_bytes"
         by_label[lab][key] = by_label[lab].get(key, 0) + nbytes
         (write_kind if write else read_kind)[kind] += nbytes
@@ -214,10 +306,20 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
             "macs": sum(r["macs"] for r in rows),
         })
 
-    ledger, prices, reported = _reports(top, d)
+    _, prices, reported = _module_reports(top, d)
+    ledger: dict[str, dict[str, float]] = defaultdict(dict)
+    unit_cycles = {}
+    for key, v in counters.items():
+        if key[0] == "events":
+            ledger[key[1]][key[2]] = v
+        elif key[0] == "extra":
+            reported[key[1]] = v
+        elif key[0] == "unit_cycles":
+            unit_cycles[key[1]] = v
+    ledger = {c: dict(sorted(e.items())) for c, e in sorted(ledger.items()) if e}
+    reported.update(d.report())
     pe = d.pe
-    unit_cycles = d.pipeline.unit_cycles
-    macs = d.pipeline.macs
+    macs = counters[("macs",)]
     total_cycles = cyc(total)
     summary = {
         "design": d.name,
@@ -244,7 +346,9 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
         "dram_write_bytes_by_kind": dict(sorted(write_kind.items())),
         "dram_peak_bandwidth_gbps": mem.peak_bandwidth_gbps(),
         "buffer_peak_bytes": {b.basename: b.peak for b in d.buffers.values()},
-        "tile_jobs": n_jobs,
+        "tile_jobs": sum(tiles.values()),
+        "simulated_jobs": counted.n,
+        "fast_path": fast_info,
         "op_steps": n_ops * n_steps,
         "clock_mhz": clock.freq_mhz,
         "simpy_events": _events_scheduled(env),

@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from array import array
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import attrs
 import numpy as np
@@ -75,6 +75,12 @@ def coverage(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.nda
     return np.where(j > 0, cum[np.maximum(j - 1, 0)] + partial, 0)
 
 
+def _packed(code: str, values: np.ndarray) -> array:
+    out = array(code)
+    out.frombytes(values.astype(np.int64 if code == "q" else np.int32).tobytes())
+    return out
+
+
 class ActivityRecorder:
     """Collects busy intervals and derives breakdowns and Chrome/Perfetto traces."""
 
@@ -127,6 +133,42 @@ class ActivityRecorder:
         self._comp.append(comp)
         self._label.append(label)
         self._act.append(activity)
+
+    def splice(self, t0_ps: int, t1_ps: int, copies: int,
+               relabel: Callable[[np.ndarray, int], np.ndarray]) -> int:
+        """Repeat the activity of the window [t0, t1) `copies` times right after t1, shifting
+        everything later by copies · (t1 − t0) (the reuse of a measured period). Intervals are
+        clipped to the window and split at t1; labels inside the window become relabel(labels, 0),
+        those of copy k relabel(labels, k). Returns the shift in ps."""
+        width = t1_ps - t0_ps
+        shift = copies * width
+        if copies <= 0 or width <= 0:
+            return 0
+        a = self.arrays()
+        s, e, lab = a["start"], a["end"], a["label"]
+        before, after = s < t1_ps, e > t1_ps
+        parts = []
+        # up to t1: in place; inside the window relabelled as copy 0
+        keep = before
+        ks, ke, kl = s[keep], np.minimum(e[keep], t1_ps), lab[keep]
+        inside = ke > t0_ps
+        kl = np.where(inside & (kl >= 0), relabel(kl, 0), kl)
+        parts.append((ks, ke, a["comp"][keep], kl, a["activity"][keep]))
+        # from t1: shifted
+        parts.append((np.maximum(s[after], t1_ps) + shift, e[after] + shift, a["comp"][after],
+                      lab[after], a["activity"][after]))
+        # the copies of the window
+        win = before & (e > t0_ps)
+        ws, we = np.maximum(s[win], t0_ps), np.minimum(e[win], t1_ps)
+        wl = lab[win]
+        for k in range(1, copies + 1):
+            parts.append((ws + k * width, we + k * width, a["comp"][win],
+                          np.where(wl >= 0, relabel(wl, k), wl), a["activity"][win]))
+        cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
+        self._start, self._end, self._comp, self._label, self._act = (
+            _packed(code, c) for code, c in zip("qqiii", cols))
+        self._last = {}
+        return shift
 
     # ---- derived views -------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:

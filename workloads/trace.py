@@ -221,6 +221,7 @@ class Trace:
         self._cache: OrderedDict[int, StepStats] = OrderedDict()
         self._cache_steps = cache_steps
         self._all_validated = False
+        self._fingerprints: dict[int, str] = {}
         if not os.path.exists(self.path):
             raise TraceError(f"trace {self.path}: no such file")
         if os.path.isdir(self.path):
@@ -310,6 +311,15 @@ class Trace:
             if len(self._cache) > self._cache_steps:
                 self._cache.popitem(last=False)
         return stats
+
+    def step_fingerprint(self, i: int) -> str:
+        """Content hash of step `i`'s statistics: steps with equal statistics have equal ones."""
+        got = self._fingerprints.get(i)
+        if got is None:
+            if not 0 <= i < self.n_steps:
+                raise TraceError(f"step {i} is out of range: the trace has {self.n_steps} steps")
+            got = self._fingerprints[i] = hashlib.sha256(self._read_member(_step_name(i))).hexdigest()[:16]
+        return got
 
     def _read_step(self, i: int) -> StepStats:
         where = _step_name(i)

@@ -121,6 +121,32 @@ def fmt_bytes(n: float) -> str:
     return str(n)
 
 
+def add_fast_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exact", action="store_true",
+                   help="turn the fast path off: every tile simulated, no step reused, no DRAM "
+                        "extrapolation (models/fastpath.py)")
+    p.add_argument("--fast-report", action="store_true",
+                   help="print how much of each run was simulated exactly, as macro jobs, or reused")
+
+
+def fast_report(name: str, summary: dict) -> str:
+    """One line: how much of a run was simulated exactly vs extrapolated vs reused."""
+    f = summary.get("fast_path", {})
+    if f.get("exact"):
+        return f"{name}: exact (fast path off): {summary['tile_jobs']:,} tiles simulated"
+    tiles = summary["tile_jobs"] or 1
+    reused = tiles - f.get("exact_jobs", 0) - f.get("macro_tiles", 0)
+    mem = f.get("memory") or {}
+    mem_txt = ""
+    if mem:
+        tot = (mem.get("exact_bytes", 0) + mem.get("extrapolated_bytes", 0)) or 1
+        mem_txt = f"; DRAM bytes extrapolated {100 * mem.get('extrapolated_bytes', 0) / tot:.1f} %"
+    return (f"{name}: {f.get('steps_simulated', 0)} steps simulated, {f.get('steps_reused', 0)} reused; "
+            f"of {tiles:,} tiles {100 * f.get('exact_jobs', 0) / tiles:.1f} % exact, "
+            f"{100 * f.get('macro_tiles', 0) / tiles:.1f} % in {f.get('macro_jobs', 0):,} macro jobs, "
+            f"{100 * reused / tiles:.1f} % reused{mem_txt}")
+
+
 def summary_text(res) -> str:
     """Human-readable summary of one replay result."""
     s = res.summary

@@ -12,7 +12,7 @@ from models.config import load_hw
 from models.errors import ConfigError
 
 from .common import (
-    add_design_args, add_memory_args, design_params_for, fmt_bytes, hw_with_residency, parse_params,
+    add_design_args, add_fast_args, add_memory_args, design_params_for, fast_report, fmt_bytes, hw_with_residency, parse_params,
     print_json,
 )
 
@@ -30,6 +30,7 @@ def register(sub) -> None:
                         "paper configuration (numbers then not comparable across designs)")
     add_memory_args(p)
     add_design_args(p, per_design=True)
+    add_fast_args(p)
     p.add_argument("--verbose", action="store_true",
                    help="print every design's full notes (assumptions in force, not modelled, trace used)")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
@@ -121,7 +122,10 @@ def run(args) -> int:
                               f"run ({', '.join(run_names)})")
     results = compare(args.trace, designs, hw, args.memory, parse_params(args.memory_param),
                       progress=sys.stderr.isatty() and not args.json, chrome_trace=args.chrome_trace,
-                      design_params=params)
+                      design_params=params, exact=args.exact)
+    if args.fast_report:
+        for name, r in results.items():
+            print(fast_report(name, r.summary), file=sys.stderr if args.json else sys.stdout)
     written = []
     if args.out and args.out != "-":
         if args.timeline_design and args.timeline_design not in results:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from difftlm.api import replay
 from models.config import load_hw
 
 from .common import (
-    add_design_args, add_memory_args, check_out_file, design_params_for, hw_with_residency, parse_params, print_json,
+    add_design_args, add_fast_args, add_memory_args, check_out_file, fast_report, design_params_for, hw_with_residency, parse_params, print_json,
     summary_text,
 )
 
@@ -18,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--hw", metavar="FILE.toml", help="hardware config (default: common)")
     add_memory_args(p)
     add_design_args(p)
+    add_fast_args(p)
     p.add_argument("--chrome-trace", metavar="FILE", help="write a Chrome/Perfetto traceEvents JSON")
     p.add_argument("--quantum-ps", type=int, default=0, help="quantum keeper quantum, ps (0 = exact)")
     p.add_argument("--out", metavar="FILE.json", help="save the full result (atomic write)")
@@ -32,7 +35,7 @@ def run(args) -> int:
     params = design_params_for(args.design_param, [args.design])[args.design]
     res = replay(args.trace, args.design, hw_with_residency(load_hw(args.hw), args.residency), args.memory,
                  parse_params(args.memory_param), design_params=params, chrome_trace=args.chrome_trace,
-                 quantum_ps=args.quantum_ps, progress=args.progress)
+                 quantum_ps=args.quantum_ps, progress=args.progress, exact=args.exact)
     if args.out:
         res.save_json(args.out)
     if args.json:
@@ -40,4 +43,6 @@ def run(args) -> int:
                     "synthetic_stats": res.trace["synthetic_stats"], "notes": res.notes})
     else:
         print(summary_text(res))
+    if args.fast_report:
+        print(fast_report(res.design, res.summary), file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -18,7 +18,7 @@ import ast
 import inspect
 import textwrap
 from importlib import metadata
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Hashable, Iterable, Iterator
 
 import attrs
 import simpy
@@ -287,9 +287,9 @@ class Design:
             f"global buffer's {kib(cap)} (peak {kib(r.peak_bytes)}), {len(r.spilled)} through DRAM")
 
     # -- the step/op loop, once for every design -----------------------------------------
-    def jobs(self, trace: Trace, progress=None) -> Iterator[TileJob]:
-        self.prepare(trace)
-        for step in range(trace.n_steps):
+    def jobs(self, trace: Trace, steps: Iterable[int] | None = None, progress=None) -> Iterator[TileJob]:
+        """The job stream of `steps` (default: every step), in order; `prepare` comes first."""
+        for step in range(trace.n_steps) if steps is None else steps:
             yield from self.begin_step(trace, step)
             for op in trace.ops:
                 if op.is_mac:
@@ -298,6 +298,15 @@ class Design:
                     yield from self.vector_jobs(step, op)
             if progress is not None:
                 progress(step)
+
+    def step_key(self, trace: Trace, step: int) -> Hashable:
+        """Everything besides the plans that shapes step `step`'s job stream: steps with equal keys
+        replay identically, so the fast path may reuse one's measurements for the others (A-41).
+        Default, safe for any design: the weights' source, whether the step is the first, second
+        or last, and a fingerprint of all of the step's statistics. A design that reads fewer
+        inputs returns less (and so reuses more)."""
+        return (self.builder.weight_source(step), min(step, 2), step == trace.n_steps - 1,
+                trace.step_fingerprint(step))
 
     def begin_step(self, trace: Trace, step: int) -> Iterator:
         """Hook before a step's ops (e.g. a `Barrier`, per-step statistics)."""

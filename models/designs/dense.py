@@ -9,6 +9,10 @@ the live set fits (A-38), otherwise through DRAM.
 
 from __future__ import annotations
 
+from typing import Hashable
+
+from workloads import Trace
+
 from .base import BaseParams, Design, design
 
 
@@ -17,3 +21,7 @@ class Dense(Design):
     """Dense int8 baseline."""
 
     Params = BaseParams
+
+    def step_key(self, trace: Trace, step: int) -> Hashable:
+        """Dense reads no statistics: its steps differ only in where the weights come from."""
+        return self.builder.weight_source(step)

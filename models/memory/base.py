@@ -57,6 +57,13 @@ class MemoryModel:
         """Peak data bandwidth in GB/s (10^9 bytes per second); inf when unbounded."""
         raise NotImplementedError
 
+    def set_exact(self) -> None:
+        """Turn off any fast path (extrapolation) of the model; default: it has none."""
+
+    def fast_stats(self) -> dict[str, int]:
+        """Bytes timed exactly vs extrapolated by the model's fast path; default: none."""
+        return {}
+
 
 @attrs.frozen
 class _Entry:

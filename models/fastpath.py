@@ -1,0 +1,194 @@
+"""The fast path: macro jobs with exact edges, and step reuse; `FastPath.exact()` is its twin.
+
+Macro jobs (assumption A-40). The jobs of one (step, op) form a homogeneous run of tiles. In an
+op of at least `min_op_jobs` jobs, the first `head_jobs` and the last `tail_jobs` are simulated
+as they are; the interior is cut into macro jobs of at most `tiles_per_macro` tiles. A macro job carries the summed work of its tiles
+(each tile's cycles and energy events are still computed by its unit, as `Lumped` work), their
+summed on-chip reads, buffer fills and MACs, and their transfers merged into one stream per (source, tensor
+kind, direction) at the first tile's address. Its buffer space is the peak its tiles' loads and
+frees reach in order, so held operands stay balanced across the macro's edges. In the pipeline
+a macro job streams (`TileJob.tiles`): each stage passes it on after the first tile's share of
+its work and ends no earlier than its input's end plus that share, so a macro behaves like the
+double-buffered tiles it stands for (a memory-bound run keeps its stalls) and every busy
+interval is still recorded on the timeline, from which overlap is measured as usual.
+
+Step reuse (assumption A-41). Steps whose `Design.step_key` is equal replay identical job
+streams. In a run of at least `min_reuse_run` such steps, the first two and the last are
+simulated; the ones between are copies of the second, spliced into the timeline
+(`ActivityRecorder.splice`) with their counters taken as that step's measured deltas.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Sequence
+
+import attrs
+
+from .pipeline import Access, Barrier, Lumped, TileJob
+
+
+@attrs.frozen
+class FastPath:
+    """Switches and sample sizes of the fast path (defaults: fast; `exact()`: all off)."""
+
+    macro_jobs: bool = True
+    """Simulate each op's interior tiles as macro jobs (A-40)."""
+    head_jobs: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    """Jobs at the start of each op simulated exactly (the pipeline fill of the op)."""
+    tail_jobs: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    """Jobs at the end of each op simulated exactly (its drain)."""
+    tiles_per_macro: int = attrs.field(default=64, validator=attrs.validators.ge(2))
+    """Most tiles one macro job stands for."""
+    min_op_jobs: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+    """Ops with fewer jobs are simulated exactly (short ops gain little and keep their edges)."""
+    step_reuse: bool = True
+    """Reuse the measurements of a step for the following steps with an equal key (A-41)."""
+    min_reuse_run: int = attrs.field(default=4, validator=attrs.validators.ge(4))
+    """Fewest consecutive equal-key steps for which reuse is applied."""
+    memory_fast_forward: bool = True
+    """Let the memory model extrapolate long transfers (its own fast path)."""
+
+    @classmethod
+    def exact(cls) -> "FastPath":
+        return cls(macro_jobs=False, step_reuse=False, memory_fast_forward=False)
+
+    @property
+    def is_exact(self) -> bool:
+        return not (self.macro_jobs or self.step_reuse or self.memory_fast_forward)
+
+
+@attrs.define
+class FastStats:
+    """What the fast path did: jobs simulated exactly, macro jobs and the tiles they stood for."""
+
+    exact_jobs: int = 0
+    macro_jobs: int = 0
+    macro_tiles: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+def reuse_plan(keys: Sequence[Any], min_run: int) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Steps to simulate and reuse runs (source step, first reused step, count) for step keys
+    `keys`: in each run of ≥ `min_run` equal consecutive keys [a, b], steps a, a + 1 and b are
+    simulated and a + 2 .. b − 1 are copies of a + 1."""
+    simulate: list[int] = []
+    runs: list[tuple[int, int, int]] = []
+    n, a = len(keys), 0
+    while a < n:
+        b = a
+        while b + 1 < n and keys[b + 1] == keys[a]:
+            b += 1
+        if b - a + 1 >= min_run:
+            simulate += [a, a + 1, b]
+            runs.append((a + 1, a + 2, b - a - 2))
+        else:
+            simulate += range(a, b + 1)
+        a = b + 1
+    return simulate, runs
+
+
+def compress(jobs: Iterable[TileJob | Barrier], units: dict[str, Any], fp: FastPath,
+             stats: FastStats) -> Iterator[TileJob | Barrier]:
+    """The job stream with each (step, op)'s interior replaced by macro jobs (A-40)."""
+    group: list[TileJob] = []
+    for job in jobs:
+        if group and (isinstance(job, Barrier) or job.op_id != group[0].op_id or job.step != group[0].step):
+            yield from _emit(group, units, fp, stats)
+            group = []
+        if isinstance(job, Barrier):
+            yield job
+        else:
+            group.append(job)
+    if group:
+        yield from _emit(group, units, fp, stats)
+
+
+def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats) -> Iterator[TileJob]:
+    n = len(group)
+    lo, hi = fp.head_jobs, n - fp.tail_jobs
+    if n < fp.min_op_jobs or hi - lo < 2:
+        stats.exact_jobs += n
+        yield from group
+        return
+    stats.exact_jobs += n - (hi - lo)
+    yield from group[:lo]
+    count = -(-(hi - lo) // fp.tiles_per_macro)
+    for i in range(count):
+        part = group[lo + (hi - lo) * i // count: lo + (hi - lo) * (i + 1) // count]
+        stats.macro_jobs += 1
+        stats.macro_tiles += len(part)
+        yield merge(part, units)
+    yield from group[hi:]
+
+
+def _peak(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    """(space to take first, space to give back last) for loads/frees taken in order."""
+    occ = peak = 0
+    for load, free in pairs:
+        occ += load
+        peak = max(peak, occ)
+        occ -= free
+    return peak, peak - occ
+
+
+def _streams(accesses: Iterable[Access]) -> list[Access]:
+    """The accesses in order, each merged into the previous one of its (source, kind) when it
+    continues it."""
+    out: list[Access] = []
+    last: dict[tuple[str, str], Access] = {}
+    for a in accesses:
+        key = (a.source, a.kind)
+        got = last.get(key)
+        if got is not None and got.address + got.nbytes == a.address:
+            got.nbytes += a.nbytes
+        else:
+            got = last[key] = Access(a.source, a.kind, a.address, a.nbytes)
+            out.append(got)
+    return out
+
+
+def merge(part: Sequence[TileJob], units: dict[str, Any]) -> TileJob:
+    """One macro job standing for the tiles of `part` (jobs of one op, in order)."""
+    first = part[0]
+    work: dict[str, list] = {}
+    for job in part:
+        for stage, todo in job.work.items():
+            per_unit = work.setdefault(stage, {})
+            for unit, w in (todo if isinstance(todo, list) else (todo,)):
+                acc = per_unit.get(unit)
+                if acc is None:
+                    acc = per_unit[unit] = [0, {}]
+                if type(w) is Lumped:
+                    cycles, events = w.cycles, w.events
+                else:
+                    u = units[unit]
+                    cycles, events = u.cycles(w), u.energy_events(w)
+                acc[0] += cycles
+                ev = acc[1]
+                for k, v in events.items():
+                    ev[k] = ev.get(k, 0.0) + v
+    lumped = {stage: [(u, Lumped(c, e)) for u, (c, e) in per_unit.items()] for stage, per_unit in work.items()}
+    bufs = sorted({b for j in part for b, _ in (*j.loads, *j.frees)})
+    loads, frees, fills = [], [], []
+    for b in bufs:
+        pairs = [(sum(n for x, n in j.loads if x == b), sum(n for x, n in j.frees if x == b)) for j in part]
+        take, give = _peak(pairs)
+        if take:
+            loads.append((b, take))
+        if give:
+            frees.append((b, give))
+        if sum(p[0] for p in pairs) > take:
+            fills.append((b, sum(p[0] for p in pairs) - take))
+    out_alloc, out_free = _peak((j.out_alloc, j.out_free) for j in part)
+    if sum(j.out_alloc for j in part) > out_alloc:
+        fills.append(("out", sum(j.out_alloc for j in part) - out_alloc))
+    sram: dict[str, int] = {}
+    for j in part:
+        for b, n in j.sram_reads:
+            sram[b] = sram.get(b, 0) + n
+    return TileJob(first.step, first.op_id, {s: (w[0] if len(w) == 1 else w) for s, w in lumped.items()},
+                   sum(j.macs for j in part), loads, _streams(a for j in part for a in j.reads), frees,
+                   out_alloc, _streams(a for j in part for a in j.writes), out_free,
+                   tuple(sorted(sram.items())), tuple(fills), tiles=sum(j.tiles for j in part))

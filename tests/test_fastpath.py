@@ -1,0 +1,109 @@
+"""The fast path (macro jobs, step reuse) against its exact twin (`exact=True`)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import difftlm
+from difftlm.cli import main as cli_main
+from models.fastpath import FastPath, reuse_plan
+from tlm import ActivityRecorder
+
+KEYS = ("total_cycles", "compute_cycles", "memory_cycles", "overlap_cycles")
+
+
+def _close(fast: dict, exact: dict, name: str) -> None:
+    """The acceptance tolerances: total within 1 %, compute/memory/overlap within 2 %,
+    energy within 1 %, DRAM bytes within 0.5 %, MACs equal."""
+    for key, tol in (("total_cycles", 0.01), ("compute_cycles", 0.02), ("memory_cycles", 0.02),
+                     ("overlap_cycles", 0.02), ("energy_total_pj", 0.01), ("dram_read_bytes", 0.005),
+                     ("dram_write_bytes", 0.005)):
+        assert fast[key] == pytest.approx(exact[key], rel=tol, abs=1), (name, key, fast[key], exact[key])
+
+
+def test_reuse_plan_keeps_the_edges_of_each_run():
+    steps, runs = reuse_plan(["a", "b", "b", "b", "b", "b", "c"], 4)
+    assert steps == [0, 1, 2, 5, 6] and runs == [(2, 3, 2)]
+    assert reuse_plan(["a", "a", "a"], 4) == ([0, 1, 2], [])
+
+
+def test_splice_repeats_a_window_and_shifts_the_rest():
+    rec = ActivityRecorder()
+    pe, mem = rec.register("pe", "compute"), rec.register("dram", "memory")
+    for i, step in enumerate((0, 1, 4)):  # identical steps of 100 ps; 2 and 3 are to be reused
+        rec.record(pe, 100 * i, 100 * i + 60, step)
+        rec.record(mem, 100 * i + 40, 100 * i + 90, step)
+    before = rec.breakdowns([0, 300])[0]
+    shift = rec.splice(100, 200, 2, lambda lab, k: np.where(lab < 4, lab + k, lab - 2 + k))
+    assert shift == 200
+    after = rec.breakdowns([0, 500])[0]
+    assert after.compute_ps == before.compute_ps * 5 // 3 and after.overlap_ps == before.overlap_ps * 5 // 3
+    busy = rec.busy_by_label(5)["pe"]
+    assert list(busy) == [60] * 5
+
+
+@pytest.fixture(scope="module")
+def bundled_pair():
+    fast = difftlm.compare(jobs=2)
+    exact = difftlm.compare(jobs=2, exact=True)
+    return fast, exact
+
+
+def test_fast_matches_exact_on_the_bundled_traces(bundled_pair):
+    fast, exact = bundled_pair
+    assert list(fast) == list(exact)
+    for name in fast:
+        _close(fast[name].summary, exact[name].summary, name)
+        assert exact[name].summary["fast_path"]["exact"]
+        assert exact[name].summary["simulated_jobs"] == exact[name].summary["tile_jobs"]
+    # dense-like designs read no statistics: their steady steps are reused
+    f = fast["dense"].summary["fast_path"]
+    assert f["steps_reused"] > 0 and f["steps_simulated"] + f["steps_reused"] == 50
+    assert fast["dense"].summary["tile_jobs"] == exact["dense"].summary["tile_jobs"]
+
+
+def test_reused_steps_have_their_own_rows(bundled_pair):
+    fast, exact = bundled_pair
+    fs, es = fast["dense"].per_step, exact["dense"].per_step
+    assert len(fs) == len(es) == 50
+    for a, b in zip(fs, es):
+        assert a["dram_read_bytes"] == b["dram_read_bytes"] and a["macs"] == b["macs"]
+        assert a["total_cycles"] == pytest.approx(b["total_cycles"], rel=0.02)
+
+
+def test_fast_path_is_deterministic():
+    a = difftlm.replay(None, "dense").summary
+    b = difftlm.replay(None, "dense").summary
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def cifar_trace(tmp_path_factory):
+    """CIFAR-10 DDPM U-Net shapes (zoo), 3 steps: ops of hundreds of tiles, as at SD scale."""
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    from workloads.zoo import write_zoo_trace
+
+    path = tmp_path_factory.mktemp("zoo") / "cifar10.trace.zip"
+    write_zoo_trace("cifar10", path, steps=3)
+    return str(path)
+
+
+@pytest.mark.parametrize("design", ["dense", "ditto", "cambricon_d"])
+def test_macro_jobs_match_exact_on_a_larger_model(cifar_trace, design):
+    exact = difftlm.replay(cifar_trace, design, exact=True).summary
+    fast = difftlm.replay(cifar_trace, design, fast=FastPath(step_reuse=False)).summary
+    assert fast["fast_path"]["macro_jobs"] > 0 and fast["simulated_jobs"] < exact["simulated_jobs"]
+    assert fast["tile_jobs"] == exact["tile_jobs"]
+    # Ditto's Defo picks each layer's mode from measured windows: a near tie may flip
+    assert fast["macs"] == pytest.approx(exact["macs"], rel=0 if design != "ditto" else 0.001)
+    _close(fast, exact, design)
+
+
+def test_cli_exact_and_fast_report(capsys):
+    assert cli_main(["replay", "--fast-report"]) == 0
+    out = capsys.readouterr().out
+    assert "steps simulated" in out and "reused" in out
+    assert cli_main(["replay", "--exact", "--fast-report"]) == 0
+    assert "exact (fast path off)" in capsys.readouterr().out
