@@ -57,6 +57,13 @@ class MemoryModel:
         """Peak data bandwidth in GB/s (10^9 bytes per second); inf when unbounded."""
         raise NotImplementedError
 
+    def set_exact(self) -> None:
+        """Turn off any speed-for-accuracy shortcut from now on (the replay's `--exact`)."""
+
+    def fast_stats(self) -> dict[str, int]:
+        """Counters of such shortcuts over the run (e.g. bytes timed exactly / extrapolated)."""
+        return {}
+
 
 @attrs.frozen
 class _Entry:
