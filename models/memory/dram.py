@@ -955,7 +955,8 @@ class DramModel(MemoryModel):
         hist = self._act_hist
         p = self.params
         trrd_l, trrd_s, tfaw = p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck
-        first_cmd = first_data = done = None
+        first_cmd = first_data = _NEVER  # every run commits at least one burst
+        done = _NEG
         misses = acts = refs = 0
         insort = bisect.insort
         closed = close and self.params.page_policy == "closed"
@@ -963,16 +964,17 @@ class DramModel(MemoryModel):
         for st, runs in work:
             open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
             act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
-            holes = st.holes
+            holes, q_rd, q_wr, act_t_r, act_g_r = st.holes, st.q_rd, st.q_wr, st.act_t, st.act_g
+            last_col, last_grp, last_wr = st.last_col, st.last_grp, st.last_wr
             if holes and holes[0][3] <= arr:
                 holes[:] = [h for h in holes if h[3] > arr]
             nr = st.next_ref if ref_on else _NEVER
             refs0 = refs
             for b, row, grp, cnt, wr in runs:
                 if wr:
-                    lat, rec, q, Q = tcwl, rec_wr, st.q_wr, qwr
+                    lat, rec, q, Q = tcwl, rec_wr, q_wr, qwr
                 else:
-                    lat, rec, q, Q = tcl, rec_rd, st.q_rd, qrd
+                    lat, rec, q, Q = tcl, rec_rd, q_rd, qrd
                 m = 0
                 just = False  # the burst right after its ACT completes even if a refresh is due
                 while m < cnt:
@@ -991,12 +993,12 @@ class DramModel(MemoryModel):
                         if act_ready[b] > t:
                             t = act_ready[b]
                         r = b // bpr
-                        at = st.act_t[r]
+                        at = act_t_r[r]
                         if len(at) > 8 and at[0] < arr - hist:  # cannot constrain ACTs >= arr
                             k = bisect.bisect_left(at, arr - hist)
                             del at[:k]
-                            del st.act_g[r][:k]
-                        ag = st.act_g[r]
+                            del act_g_r[r][:k]
+                        ag = act_g_r[r]
                         if at:  # common case: after every earlier ACT of the rank
                             la = at[-1]
                             x = la + (trrd_l if ag[-1] == grp else trrd_s)
@@ -1026,7 +1028,7 @@ class DramModel(MemoryModel):
                         misses += 1
                         acts += 1
                         x = pre if pre is not None else t
-                        if first_cmd is None or x < first_cmd:
+                        if x < first_cmd:
                             first_cmd = x
                         just = True
                     R = col_ready[b]
@@ -1070,12 +1072,12 @@ class DramModel(MemoryModel):
                         holes[hole:hole + 1] = new
                         end = c
                     else:  # after the bus tail; the rest of the run follows at tCCD_L
-                        lc = st.last_col
+                        lc = last_col
                         spaced = False  # a bank-group slot to offer (`bank_group_gaps`)
                         if lc > _NEG:
-                            g = gl if st.last_grp == grp else gs
-                            if st.last_wr != wr:
-                                x = wtr if st.last_wr else rtw
+                            g = gl if last_grp == grp else gs
+                            if last_wr != wr:
+                                x = wtr if last_wr else rtw
                                 if x > g:
                                     g = x
                             c = lc + g
@@ -1085,7 +1087,7 @@ class DramModel(MemoryModel):
                                     nr = st.next_ref
                                     continue
                                 if R - lc >= hole_min:  # a stall: later bursts may fill the gap
-                                    holes.append([lc, st.last_grp, st.last_wr, R, grp, wr])
+                                    holes.append([lc, last_grp, last_wr, R, grp, wr])
                                     if len(holes) > _MAX_HOLES:
                                         del holes[0]
                                 c = R
@@ -1098,7 +1100,7 @@ class DramModel(MemoryModel):
                             nr = st.next_ref
                             continue
                         if spaced:
-                            holes.append([lc, st.last_grp, st.last_wr, c, grp, wr])
+                            holes.append([lc, last_grp, last_wr, c, grp, wr])
                             if len(holes) > _MAX_HOLES:
                                 del holes[0]
                         rest = cnt - m
@@ -1109,9 +1111,9 @@ class DramModel(MemoryModel):
                             if take > rest:
                                 take = rest
                         end = c + (take - 1) * gl
-                        st.last_col = end
-                        st.last_grp = grp
-                        st.last_wr = wr
+                        last_col = end
+                        last_grp = grp
+                        last_wr = wr
                     # commit the `take` bursts c, c + gl, ..., end on bank b
                     just = False
                     bank_col[b] = end
@@ -1131,15 +1133,16 @@ class DramModel(MemoryModel):
                             q.extend(range(c, end + 1, gl))
                         if len(q) > Q:
                             del q[:len(q) - Q]
-                    if first_cmd is None or c < first_cmd:
+                    if c < first_cmd:
                         first_cmd = c
                     x = c + lat
-                    if first_data is None or x < first_data:
+                    if x < first_data:
                         first_data = x
                     x = end + lat + bck
-                    if done is None or x > done:
+                    if x > done:
                         done = x
                     m += take
+            st.last_col, st.last_grp, st.last_wr = last_col, last_grp, last_wr
             self.refreshes += refs - refs0
             if closed:
                 self._close_all(st)
