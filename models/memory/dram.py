@@ -20,6 +20,10 @@ Timing rules (all in memory clocks, commands on clock edges; per channel):
 Simplifications (documented, deliberate): no command-bus contention, no rank-to-rank switch
 delay, no power-down, no write batching across calls; calls are serviced in arrival order.
 
+Stream fast-forward (`stream_sample_bytes`, `_service_stream`): a long contiguous call is timed
+exactly for a head sample and its last row block, the whole blocks between extrapolated at the
+measured per-block rate with refreshes at their tREFI period; `set_exact()` turns it off.
+
 Page policies: `open` keeps rows open across calls; `closed` precharges a bank as soon as no
 queued burst of the same transaction hits its open row (close-adaptive), so a later call
 finds it closed (ACT without PRE on its critical path).
