@@ -7,6 +7,7 @@ done, with arrivals shared by both models), identical byte counts, ACTs (= row m
 hits within 2 %, energy within 1 %.
 """
 
+import attrs
 import numpy as np
 import pytest
 
@@ -90,8 +91,6 @@ def compare(fast, exact, calls, spaced=False):
 
 
 def create_memory_model_like(m):
-    import attrs
-
     return type(m)(attrs.evolve(m.params))
 
 

@@ -528,9 +528,6 @@ class DramModel(MemoryModel):
         misses: the measured per-block count x n, plus one re-ACT per refresh. Last block:
         exact.
         """
-        (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
-         qrd, qwr, hole_min) = self._consts
-        p = self.params
         S = self._block
         u0, u1 = first // S, last // S
         arr = self._arrival_ck(arrival_ps)
@@ -539,7 +536,8 @@ class DramModel(MemoryModel):
         first_cmd = first_data = done = None
         misses = acts = refs = 0
         period = [0] * nch  # bus-tail advance over the measured blocks
-        rel = [None] * nch  # (bank, act_ck, pre_ready, act_ready, col_ready, bank_col) - tail
+        rel = [None] * nch  # measured block's bank: (act_ck, pre_ready, act_ready, col_ready,
+        #                     bank_col) - bus tail, and the block's bus-tail advance
         lc_prev = [st.last_col for st in chans]
         n_meas = m_meas = a_meas = 0
         u = u0
