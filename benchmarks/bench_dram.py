@@ -4,7 +4,10 @@ Two ways of calling it: one big call per `--batch` requests (`service` for seq, 
 contiguous transaction; `service_addresses` for the other patterns) and one 64-byte
 transaction per `service` call. A second table gives µs per `service` call for contiguous
 transactions of 1-64 KiB (half streaming, half random addresses; 30 % writes), with the scalar
-fast path and with the general numpy path (`_fast = False`).
+fast path and with the general numpy path (`_fast = False`). A third gives µs per call for
+back-to-back contiguous transactions of 16 KiB / 256 KiB / 4 MiB (a third of them writes) with
+the stream fast-forward (`stream_sample_bytes`, default) and exact (`set_exact()`), and the
+relative difference of the last completion.
 Run: python benchmarks/bench_dram.py [--requests N]
 """
 
@@ -57,6 +60,20 @@ def per_call_us(name, nbytes, n, fast=True):
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def stream_us(name, nbytes, total, exact):
+    """(µs per call, last done_ps) of back-to-back contiguous calls covering `total` bytes."""
+    m = create_memory_model(name)
+    if exact:
+        m.set_exact()
+    n = max(4, total // nbytes)
+    t0, now = time.perf_counter(), 0
+    for k in range(n):
+        r = m.service(Transaction(Command.WRITE if k % 3 == 2 else Command.READ, k * nbytes,
+                                  nbytes), now)
+        now = r.accept_ps
+    return (time.perf_counter() - t0) / n * 1e6, r.done_ps
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=200_000)
@@ -74,6 +91,15 @@ def main():
             fast = per_call_us(name, nbytes, 4000)
             slow = per_call_us(name, nbytes, 1000, fast=False)
             print(f"{name:16s} {nbytes:10d} {fast:13.1f} {slow:16.1f}")
+    print(f"\n{'memory':16s} {'bytes/call':>10s} {'exact us/call':>14s} {'stream-ff us/call':>18s} "
+          f"{'speed-up':>9s} {'done diff':>10s}")
+    for name in ("lpddr4-3200-4ch", "ddr4-3200", "hbm2-2000-8ch"):
+        for nbytes in (16 << 10, 256 << 10, 4 << 20):
+            total = max(16 * nbytes, 16 << 20)
+            ex, d_ex = stream_us(name, nbytes, total, True)
+            ff, d_ff = stream_us(name, nbytes, total, False)
+            print(f"{name:16s} {nbytes:10d} {ex:14.1f} {ff:18.1f} {ex / ff:8.1f}x "
+                  f"{(d_ff - d_ex) / d_ex:+10.3%}")
 
 
 if __name__ == "__main__":

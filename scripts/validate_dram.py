@@ -147,6 +147,45 @@ def dramsim3_section() -> list[str]:
     return out
 
 
+RAM2 = ROOT / "docs" / "data" / "ramulator2_reference.json"
+
+
+def ramulator2_section() -> list[str]:
+    """Sub-table from the Ramulator 2 reference run (same schema as the DRAMsim3 one; its
+    `ours` entries were computed by the script that ran Ramulator 2, see its `command`)."""
+    if not RAM2.exists():
+        return []
+    d = json.loads(RAM2.read_text())
+    r2 = d.get("ramulator2", {})
+    res = r2.get("results", {})
+    if not res:
+        return []
+    out = ["", "### Against Ramulator 2", "",
+           f"Ramulator {r2.get('version', '2')} commit `{r2['commit']}`, driven by "
+           f"`{r2['driver']}`; host: {r2['host']}. Read from `{RAM2.relative_to(ROOT)}` "
+           f"(regenerate: `{r2['command']}`). Presets absent there: "
+           f"{', '.join(f'`{a}`' for a in r2.get('absent', [])) or 'none'}. Tolerances as above.",
+           "", "| preset | pattern | Ramulator 2 GB/s | ours GB/s | ratio | Ramulator 2 ns | "
+           "ours ns | ratio |", "|---|---|---|---|---|---|---|---|"]
+    for key in sorted(res):
+        if key.count("|") > 1:  # |unlimited, |rowhit: variants listed in the notes
+            continue
+        o = d["ours"].get(f"{key}|preset")
+        if o is None:
+            continue
+        r = res[key]
+        one = key.endswith("1 outstanding")
+        qb = o["bandwidth_gbps"] / r["bandwidth_gbps"]
+        ql = o["avg_read_latency_ns"] / r["avg_read_latency_ns"]
+        bad_b = "" if one or abs(qb - 1) <= BW_TOL else " ✗"
+        bad_l = "" if not one or abs(ql - 1) <= LAT_TOL else " ✗"
+        preset, label = key.split("|")
+        out.append(f"| `{preset}` | {label} | {r['bandwidth_gbps']:.2f} | {o['bandwidth_gbps']:.2f}"
+                   f" | {qb:.3f}{bad_b} | {r['avg_read_latency_ns']:.1f} | "
+                   f"{o['avg_read_latency_ns']:.1f} | {ql:.3f}{bad_l} |")
+    return out
+
+
 def fmt(x, spec=".2f"):
     return "-" if x is None else format(x, spec)
 
@@ -184,7 +223,7 @@ def section(n: int) -> str:
             "are in flight. The 2:1 mix pays read/write turnarounds "
             "(tRTW, CWL + BL/2 + tWTR) that the bound leaves out. `hbm2-2000-8ch` random is "
             "host-bound: 64 outstanding 64 B requests over ~65 ns cannot fill 16 pseudo "
-            "channels (Little's law)."] + dramsim3_section() + [END]
+            "channels (Little's law)."] + dramsim3_section() + ramulator2_section() + [END]
     return "\n".join(out) + "\n"
 
 

@@ -58,10 +58,10 @@ class MemoryModel:
         raise NotImplementedError
 
     def set_exact(self) -> None:
-        """Turn off any fast path (extrapolation) of the model; default: it has none."""
+        """Turn off any speed-for-accuracy shortcut from now on (the replay's `--exact`)."""
 
     def fast_stats(self) -> dict[str, int]:
-        """Bytes timed exactly vs extrapolated by the model's fast path; default: none."""
+        """Counters of such shortcuts over the run (e.g. bytes timed exactly / extrapolated)."""
         return {}
 
 

@@ -20,6 +20,10 @@ Timing rules (all in memory clocks, commands on clock edges; per channel):
 Simplifications (documented, deliberate): no command-bus contention, no rank-to-rank switch
 delay, no power-down, no write batching across calls; calls are serviced in arrival order.
 
+Stream fast-forward (`stream_sample_bytes`, `_service_stream`): a long contiguous call is timed
+exactly for a head sample and its last row block, the whole blocks between extrapolated at the
+measured per-block rate with refreshes at their tREFI period; `set_exact()` turns it off.
+
 Page policies: `open` keeps rows open across calls; `closed` precharges a bank as soon as no
 queued burst of the same transaction hits its open row (close-adaptive), so a later call
 finds it closed (ACT without PRE on its critical path).
@@ -54,6 +58,8 @@ _NEG = -(1 << 50)  # "long ago" in clocks
 _NEVER = 1 << 62  # next refresh when refresh is off (fast path)
 _MAX_HOLES = 16  # bus gaps remembered per channel (the oldest is forgotten)
 _HI = operator.itemgetter(3)
+_FF_WARM = 2  # stream fast-forward: head blocks not measured (the stream settles)
+_FF_MIN_HEAD = _FF_WARM + 2  # head blocks at least: two measured ones
 
 
 def _check_mapping(_inst, _attr, value: str) -> None:
@@ -157,6 +163,13 @@ class DramParams:
     slot before each run's first burst is offered (not those inside one call's multi-burst run)."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
+    stream_sample_bytes: int = attrs.field(default=65536, converter=int, validator=_nonneg,
+                                           metadata=bounds(le=1 << 40))
+    """Stream fast-forward: a contiguous transaction longer than this (plus its last row block)
+    is timed exactly for its first `stream_sample_bytes` (rounded up to whole row blocks, at
+    least four) and extrapolated over its whole middle row blocks at the per-block rate
+    measured there; its last block is timed exactly again. 0: every burst is timed exactly
+    (also `set_exact()`). Default: see docs/memory-models.md (error and speed per size)."""
     # energy
     act_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
                                      metadata=bounds(le=1e9))
@@ -226,6 +239,8 @@ class DramModel(MemoryModel):
         self._rec_wr = p.tcwl_ck + self.burst_ck + p.twr_ck
         self.channels = [_Channel(self.nbanks, p.ranks, p.trefi_ck) for _ in range(p.channels)]
         self.refreshes = 0
+        self._serviced_bytes = 0
+        self._extrapolated_bytes = 0
         self._consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
                         p.trc_ck, p.trcd_ck, self.banks_per_rank, p.tcl_ck, p.tcwl_ck,
                         self.burst_ck, self._rtw_gap, self._wtr_gap, self._rec_rd, self._rec_wr,
@@ -244,10 +259,20 @@ class DramModel(MemoryModel):
         p = self.params
         return p.channels * self.nbanks * p.rows * (p.columns // p.burst_length) * self.burst_bytes
 
+    def set_exact(self) -> None:
+        """Time every burst exactly from now on (stream fast-forward off)."""
+        self._ff_head = 0
+
+    def fast_stats(self) -> dict[str, int]:
+        """Bytes serviced so far, timed exactly and extrapolated by the stream fast-forward."""
+        return {"exact_bytes": self._serviced_bytes - self._extrapolated_bytes,
+                "extrapolated_bytes": self._extrapolated_bytes}
+
     def service(self, txn: Transaction, arrival_ps: int) -> MemoryResponse:
         nbytes = txn.nbytes
         if nbytes <= 0:
             return MemoryResponse(arrival_ps, arrival_ps, arrival_ps, 0)
+        self._serviced_bytes += nbytes
         addr = txn.address
         bb = self.burst_bytes
         first = addr // bb
@@ -267,6 +292,7 @@ class DramModel(MemoryModel):
         """
         addr = np.asarray(addresses, dtype=np.int64)
         wr = np.asarray(is_write, dtype=bool)
+        self._serviced_bytes += len(addr) * self.burst_bytes
         return self._service_bursts(addr // self.burst_bytes, wr if wr.ndim else bool(wr),
                                     arrival_ps, len(addr) * self.burst_bytes)
 
@@ -372,6 +398,15 @@ class DramModel(MemoryModel):
         self._fast1 = (self._block, p.channels, self._fast_col_low, self._ncol, p.tck_ps,
                        p.ctrl_delay_ck, self._act_hist, p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck,
                        p.page_policy == "closed")
+        # stream fast-forward: with row the most significant live field, consecutive blocks
+        # cycle through all banks (same bank again nbanks blocks later, next row); FR-FCFS
+        # cannot reorder when no queue window reaches from one block to the next on its bank
+        live_up = [n for n, s in self._upper if s > 1]
+        window = max(p.read_queue_depth, p.write_queue_depth)
+        ok = (self._fast and bool(live_up) and live_up[-1] == "row"
+              and (self.nbanks - 1) * self._ncol + 1 >= window)
+        sample = -(-p.stream_sample_bytes // (self.burst_bytes * self._block))
+        self._ff_head = max(sample, _FF_MIN_HEAD) if ok and p.stream_sample_bytes else 0
 
     def _decode_block(self, u: int):
         """(bank, row, group) of block u (burst index // `_block`), as `_decode` would give."""
@@ -403,6 +438,8 @@ class DramModel(MemoryModel):
         """Time a contiguous call over per-channel row runs; None where FR-FCFS would reorder."""
         if first // self._block == last // self._block:
             return self._service_one_block(first, last, wr, arrival_ps, nbytes)
+        if self._ff_head and last // self._block - first // self._block > self._ff_head:
+            return self._service_stream(first, last, wr, arrival_ps, nbytes)
         p = self.params
         S, nch, col_low, ncol = self._block, p.channels, self._fast_col_low, self._ncol
         window = p.write_queue_depth if wr else p.read_queue_depth
@@ -453,6 +490,177 @@ class DramModel(MemoryModel):
         n = last - first + 1
         return self._response(arrival_ps, start, first_data, done, nbytes, n, n if wr else 0,
                               misses, acts, refs)
+
+    def _block_work(self, u: int, first: int, last: int, wr: bool):
+        """[(channel state, [run])] for the bursts of block u within [first, last]."""
+        S, nch, col_low, ncol = self._block, self.params.channels, self._fast_col_low, self._ncol
+        base = u * S
+        a = first if first > base else base
+        b = last if last < base + S - 1 else base + S - 1
+        bank, row, grp = self._decode_block(u)
+        chans = self.channels
+        if nch == 1:
+            return [(chans[0], [(bank, row, grp, b - a + 1, wr)])]
+        work = []
+        for c in range(nch):
+            if col_low:
+                lo = base + c * ncol
+                cnt = (b if b < lo + ncol - 1 else lo + ncol - 1) - (a if a > lo else lo) + 1
+            else:
+                cnt = (b - c) // nch - (a - 1 - c) // nch
+            if cnt > 0:
+                work.append((chans[c], [(bank, row, grp, cnt, wr)]))
+        return work
+
+    def _service_stream(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
+        """Stream fast-forward of a contiguous call over more than `_ff_head` + 1 row blocks.
+
+        Head: blocks timed exactly, one `_schedule` per block, until `_ff_head` blocks are done
+        and two refresh-free blocks after `_FF_WARM` were measured: per channel, the bus-tail
+        advance per block P and, from the last measured block, its bank's times relative to
+        the bus tail. Middle (whole blocks up to the last): per channel the tail moves by
+        n x P plus, for each refresh due in that span (tREFI apart from the channel's next
+        one), a stall: the model's refresh rule (PRE after the open banks' tRAS / recovery,
+        tRP, tRFC, then ACT + tRCD) applied to the head's end state. The state is left as the
+        exact run would leave it: banks of the blocks after the last refresh open on their rows
+        with the measured relative times (ACT history alike), earlier ones closed by it, bus
+        tail, queue and recent bus gaps shifted by the span, refresh clock advanced. ACTs and
+        misses: the measured per-block count x n, plus one re-ACT per refresh. Last block:
+        exact.
+        """
+        S = self._block
+        u0, u1 = first // S, last // S
+        arr = self._arrival_ck(arrival_ps)
+        chans = self.channels
+        nch = len(chans)
+        first_cmd = first_data = done = None
+        misses = acts = refs = 0
+        period = [0] * nch  # bus-tail advance over the measured blocks
+        rel = [None] * nch  # measured block's bank: (act_ck, pre_ready, act_ready, col_ready,
+        #                     bank_col) - bus tail, and the block's bus-tail advance
+        lc_prev = [st.last_col for st in chans]
+        n_meas = m_meas = a_meas = 0
+        u = u0
+        while u < u1:
+            s, fd, dn, mi, ac, rf = self._schedule(self._block_work(u, first, last, wr), arr,
+                                                   close=False)
+            if first_cmd is None or s < first_cmd:
+                first_cmd = s
+            if first_data is None or fd < first_data:
+                first_data = fd
+            if done is None or dn > done:
+                done = dn
+            misses += mi
+            acts += ac
+            refs += rf
+            if u - u0 >= _FF_WARM and not rf:
+                n_meas += 1
+                m_meas += mi
+                a_meas += ac
+                bank = self._decode_block(u)[0]
+                for c, st in enumerate(chans):
+                    lc = st.last_col
+                    period[c] += lc - lc_prev[c]
+                    rel[c] = (st.act_ck[bank] - lc, st.pre_ready[bank] - lc,
+                              st.act_ready[bank] - lc, st.col_ready[bank] - lc,
+                              st.bank_col[bank] - lc, lc - lc_prev[c])
+            lc_prev = [st.last_col for st in chans]
+            u += 1
+            if u - u0 >= self._ff_head and n_meas >= 2:
+                break
+        n_mid = u1 - u
+        if n_mid > 0:
+            m, a, r = self._fast_forward(u, n_mid, wr, period, n_meas, rel)
+            misses += m_meas * n_mid // n_meas + m
+            acts += a_meas * n_mid // n_meas + a
+            refs += r
+            self._extrapolated_bytes += n_mid * S * self.burst_bytes
+        s, fd, dn, mi, ac, rf = self._schedule(self._block_work(u1, first, last, wr), arr)
+        if done is None or dn > done:
+            done = dn
+        misses += mi
+        acts += ac
+        refs += rf
+        n = last - first + 1
+        return self._response(arrival_ps, first_cmd, first_data, done, nbytes, n,
+                              n if wr else 0, misses, acts, refs)
+
+    def _fast_forward(self, u: int, n_mid: int, wr: bool, period, n_meas: int, rel):
+        """Advance every channel's state over blocks u .. u + n_mid - 1 (see `_service_stream`);
+        returns (misses, ACTs, refreshes) from the refreshes in that span."""
+        p = self.params
+        ref_on, trefi, trp, trfc, trcd, tras = (p.refresh_enabled, p.trefi_ck, p.trp_ck,
+                                                p.trfc_ck, p.trcd_ck, p.tras_ck)
+        bpr = self.banks_per_rank
+        q_wr = bool(wr)
+        # the last block on each bank (newest first): (blocks before the last, bank, row, grp)
+        last_blocks, seen_all = [], set()
+        for k in range(n_mid - 1, max(-1, n_mid - 1 - self.nbanks), -1):
+            bank, row, grp = self._decode_block(u + k)
+            if bank not in seen_all:
+                seen_all.add(bank)
+                last_blocks.append((n_mid - 1 - k, bank, row, grp))
+        grp_last = last_blocks[0][3]
+        extra = 0
+        for c, st in enumerate(self.channels):
+            per = period[c] / n_meas  # clocks per block
+            lc = st.last_col
+            r_act, r_pre, r_ar, r_cr, r_bc, r_blk = rel[c]
+            nref = 0
+            end = lc + n_mid * per
+            if ref_on and st.next_ref <= end:
+                # the refresh rule at the head's end state: PRE of the open banks, tRP, tRFC,
+                # ACT and tRCD; against the column that would have followed (lc + per burst)
+                burst = per / self._ncol
+                open_row, pre_ready, act_ck = st.open_row, st.pre_ready, st.act_ck
+                pre = max((max(pre_ready[b], act_ck[b] + tras) for b in range(self.nbanks)
+                           if open_row[b] >= 0), default=lc) - lc
+                start = max(max(burst / 2, pre) + trp, max(st.act_ready) - lc)
+                stall = start + trfc + trcd - burst
+                while st.next_ref + nref * trefi <= end:
+                    nref += 1
+                    end += stall
+            t_end = round(end)
+            span = t_end - lc
+            # banks of the last blocks: open on their rows, times relative to their block end
+            ref_end = round(st.next_ref + (nref - 1) * trefi + stall - trcd) if nref else None
+            seen = {}  # bank -> its tRRD group
+            for j, bank, row, grp in last_blocks:
+                e = round(end - j * per)
+                if nref and e < ref_end + trcd:
+                    break  # closed by the last refresh
+                seen[bank] = grp
+                st.open_row[bank] = row
+                st.act_ck[bank] = e + r_act
+                st.pre_ready[bank] = e + r_pre
+                st.act_ready[bank] = e + r_ar
+                st.col_ready[bank] = e + r_cr
+                st.bank_col[bank] = e + r_bc
+            if nref:
+                for b in range(self.nbanks):
+                    if b not in seen:
+                        st.open_row[b] = -1
+                        if st.act_ready[b] < ref_end:
+                            st.act_ready[b] = ref_end
+                st.next_ref += nref * trefi
+                extra += nref
+            # ACT history: the banks just opened (sorted by time), after the older entries
+            acts_new = sorted((st.act_ck[b], b) for b in seen)
+            for r in range(p.ranks):
+                pairs = list(zip(st.act_t[r], st.act_g[r]))
+                pairs += [(t, seen[b]) for t, b in acts_new if b // bpr == r]
+                pairs.sort()
+                st.act_t[r] = [t for t, _ in pairs]
+                st.act_g[r] = [g for _, g in pairs]
+            q = st.q_wr if q_wr else st.q_rd
+            q[:] = [x + span for x in q]
+            st.holes[:] = [[h[0] + span, h[1], h[2], h[3] + span, h[4], h[5]]
+                           for h in st.holes if h[0] >= lc - r_blk]
+            st.last_col = t_end
+            st.last_grp = grp_last
+            st.last_wr = q_wr
+        self.refreshes += extra
+        return extra, extra, extra
 
     def _service_one_block(self, first: int, last: int, wr: bool, arrival_ps: int, nbytes: int):
         """A call inside one (bank, row) block: at most one run per channel, nothing to reorder.
@@ -730,7 +938,7 @@ class DramModel(MemoryModel):
                 return t
             t = nt
 
-    def _schedule(self, work, arr: int):
+    def _schedule(self, work, arr: int, close: bool = True):
         """Time, for each (channel state, runs [(bank, row, grp, count, wr)]) of `work`, the runs
         in schedule order.
 
@@ -749,24 +957,26 @@ class DramModel(MemoryModel):
         hist = self._act_hist
         p = self.params
         trrd_l, trrd_s, tfaw = p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck
-        first_cmd = first_data = done = None
+        first_cmd = first_data = _NEVER  # every run commits at least one burst
+        done = _NEG
         misses = acts = refs = 0
         insort = bisect.insort
-        closed = self.params.page_policy == "closed"
+        closed = close and self.params.page_policy == "closed"
         bg_gaps = self._bg_gaps
         for st, runs in work:
             open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
             act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
-            holes = st.holes
+            holes, q_rd, q_wr, act_t_r, act_g_r = st.holes, st.q_rd, st.q_wr, st.act_t, st.act_g
+            last_col, last_grp, last_wr = st.last_col, st.last_grp, st.last_wr
             if holes and holes[0][3] <= arr:
                 holes[:] = [h for h in holes if h[3] > arr]
             nr = st.next_ref if ref_on else _NEVER
             refs0 = refs
             for b, row, grp, cnt, wr in runs:
                 if wr:
-                    lat, rec, q, Q = tcwl, rec_wr, st.q_wr, qwr
+                    lat, rec, q, Q = tcwl, rec_wr, q_wr, qwr
                 else:
-                    lat, rec, q, Q = tcl, rec_rd, st.q_rd, qrd
+                    lat, rec, q, Q = tcl, rec_rd, q_rd, qrd
                 m = 0
                 just = False  # the burst right after its ACT completes even if a refresh is due
                 while m < cnt:
@@ -785,12 +995,12 @@ class DramModel(MemoryModel):
                         if act_ready[b] > t:
                             t = act_ready[b]
                         r = b // bpr
-                        at = st.act_t[r]
+                        at = act_t_r[r]
                         if len(at) > 8 and at[0] < arr - hist:  # cannot constrain ACTs >= arr
                             k = bisect.bisect_left(at, arr - hist)
                             del at[:k]
-                            del st.act_g[r][:k]
-                        ag = st.act_g[r]
+                            del act_g_r[r][:k]
+                        ag = act_g_r[r]
                         if at:  # common case: after every earlier ACT of the rank
                             la = at[-1]
                             x = la + (trrd_l if ag[-1] == grp else trrd_s)
@@ -820,7 +1030,7 @@ class DramModel(MemoryModel):
                         misses += 1
                         acts += 1
                         x = pre if pre is not None else t
-                        if first_cmd is None or x < first_cmd:
+                        if x < first_cmd:
                             first_cmd = x
                         just = True
                     R = col_ready[b]
@@ -864,12 +1074,12 @@ class DramModel(MemoryModel):
                         holes[hole:hole + 1] = new
                         end = c
                     else:  # after the bus tail; the rest of the run follows at tCCD_L
-                        lc = st.last_col
+                        lc = last_col
                         spaced = False  # a bank-group slot to offer (`bank_group_gaps`)
                         if lc > _NEG:
-                            g = gl if st.last_grp == grp else gs
-                            if st.last_wr != wr:
-                                x = wtr if st.last_wr else rtw
+                            g = gl if last_grp == grp else gs
+                            if last_wr != wr:
+                                x = wtr if last_wr else rtw
                                 if x > g:
                                     g = x
                             c = lc + g
@@ -879,7 +1089,7 @@ class DramModel(MemoryModel):
                                     nr = st.next_ref
                                     continue
                                 if R - lc >= hole_min:  # a stall: later bursts may fill the gap
-                                    holes.append([lc, st.last_grp, st.last_wr, R, grp, wr])
+                                    holes.append([lc, last_grp, last_wr, R, grp, wr])
                                     if len(holes) > _MAX_HOLES:
                                         del holes[0]
                                 c = R
@@ -892,7 +1102,7 @@ class DramModel(MemoryModel):
                             nr = st.next_ref
                             continue
                         if spaced:
-                            holes.append([lc, st.last_grp, st.last_wr, c, grp, wr])
+                            holes.append([lc, last_grp, last_wr, c, grp, wr])
                             if len(holes) > _MAX_HOLES:
                                 del holes[0]
                         rest = cnt - m
@@ -903,9 +1113,9 @@ class DramModel(MemoryModel):
                             if take > rest:
                                 take = rest
                         end = c + (take - 1) * gl
-                        st.last_col = end
-                        st.last_grp = grp
-                        st.last_wr = wr
+                        last_col = end
+                        last_grp = grp
+                        last_wr = wr
                     # commit the `take` bursts c, c + gl, ..., end on bank b
                     just = False
                     bank_col[b] = end
@@ -925,15 +1135,16 @@ class DramModel(MemoryModel):
                             q.extend(range(c, end + 1, gl))
                         if len(q) > Q:
                             del q[:len(q) - Q]
-                    if first_cmd is None or c < first_cmd:
+                    if c < first_cmd:
                         first_cmd = c
                     x = c + lat
-                    if first_data is None or x < first_data:
+                    if x < first_data:
                         first_data = x
                     x = end + lat + bck
-                    if done is None or x > done:
+                    if x > done:
                         done = x
                     m += take
+            st.last_col, st.last_grp, st.last_wr = last_col, last_grp, last_wr
             self.refreshes += refs - refs0
             if closed:
                 self._close_all(st)
