@@ -93,19 +93,20 @@ def compress(jobs: Iterable[TileJob | Barrier], units: dict[str, Any], fp: FastP
              stats: FastStats) -> Iterator[TileJob | Barrier]:
     """The job stream with each (step, op)'s interior replaced by macro jobs (A-40)."""
     group: list[TileJob] = []
+    costs: dict = {}
     for job in jobs:
         if group and (isinstance(job, Barrier) or job.op_id != group[0].op_id or job.step != group[0].step):
-            yield from _emit(group, units, fp, stats)
+            yield from _emit(group, units, fp, stats, costs)
             group = []
         if isinstance(job, Barrier):
             yield job
         else:
             group.append(job)
     if group:
-        yield from _emit(group, units, fp, stats)
+        yield from _emit(group, units, fp, stats, costs)
 
 
-def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats) -> Iterator[TileJob]:
+def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats, costs: dict) -> Iterator[TileJob]:
     n = len(group)
     lo, hi = fp.head_jobs, n - fp.tail_jobs
     if n < fp.min_op_jobs or hi - lo < 2:
@@ -119,7 +120,7 @@ def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats) -> Iterat
         part = group[lo + (hi - lo) * i // count: lo + (hi - lo) * (i + 1) // count]
         stats.macro_jobs += 1
         stats.macro_tiles += len(part)
-        yield merge(part, units)
+        yield merge(part, units, costs)
     yield from group[hi:]
 
 
@@ -134,24 +135,24 @@ def _peak(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
 
 
 def _streams(accesses: Iterable[Access]) -> list[Access]:
-    """The accesses in order, each merged into the previous one of its (source, kind) when it
-    continues it."""
-    out: list[Access] = []
-    last: dict[tuple[str, str], Access] = {}
+    """One access per (source, kind) at the first address, with the summed bytes: the tiles'
+    slices are each contiguous, so their union is timed as one stream (the memory model may
+    fast-forward it)."""
+    out: dict[tuple[str, str], Access] = {}
     for a in accesses:
-        key = (a.source, a.kind)
-        got = last.get(key)
-        if got is not None and got.address + got.nbytes == a.address:
-            got.nbytes += a.nbytes
+        got = out.get((a.source, a.kind))
+        if got is None:
+            out[(a.source, a.kind)] = Access(a.source, a.kind, a.address, a.nbytes)
         else:
-            got = last[key] = Access(a.source, a.kind, a.address, a.nbytes)
-            out.append(got)
-    return out
+            got.nbytes += a.nbytes
+    return list(out.values())
 
 
-def merge(part: Sequence[TileJob], units: dict[str, Any]) -> TileJob:
-    """One macro job standing for the tiles of `part` (jobs of one op, in order)."""
+def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict | None = None) -> TileJob:
+    """One macro job standing for the tiles of `part` (jobs of one op, in order). `costs`
+    caches each (unit, work)'s cycles and events (works are frozen values; tiles repeat)."""
     first = part[0]
+    costs = {} if costs is None else costs
     work: dict[str, list] = {}
     for job in part:
         for stage, todo in job.work.items():
@@ -163,8 +164,11 @@ def merge(part: Sequence[TileJob], units: dict[str, Any]) -> TileJob:
                 if type(w) is Lumped:
                     cycles, events = w.cycles, w.events
                 else:
-                    u = units[unit]
-                    cycles, events = u.cycles(w), u.energy_events(w)
+                    got = costs.get((unit, w))
+                    if got is None:
+                        u = units[unit]
+                        got = costs[(unit, w)] = (u.cycles(w), u.energy_events(w))
+                    cycles, events = got
                 acc[0] += cycles
                 ev = acc[1]
                 for k, v in events.items():

@@ -367,10 +367,20 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
         trace={"path": trace.path, "trace_id": trace.trace_id, "model": trace.manifest["model"],
                "steps": n_steps, "synthetic_stats": trace.synthetic_stats},
         versions=_versions(),
-        notes=list(d.notes) + (["trace statistics are synthetic (synthetic_stats = true)"]
-                                if trace.synthetic_stats else []),
+        notes=list(d.notes) + _fast_notes(fast_info, n_steps, sum(tiles.values()))
+        + (["trace statistics are synthetic (synthetic_stats = true)"] if trace.synthetic_stats else []),
         wall_s=wall_s,
     )
+
+
+def _fast_notes(f: dict[str, Any], n_steps: int, tiles: int) -> list[str]:
+    """What the fast path extrapolated, or nothing when the run is exact."""
+    if f["exact"]:
+        return []
+    mem = f["memory"].get("extrapolated_bytes", 0)
+    return [f"fast path: {f['steps_reused']} of {n_steps} steps reused (A-41), "
+            f"{100 * f['macro_tiles'] / max(1, tiles):.1f} % of tiles in {f['macro_jobs']} macro jobs (A-40), "
+            f"{mem:,} DRAM bytes extrapolated by the memory model; --exact simulates everything"]
 
 
 def _events_scheduled(env: simpy.Environment) -> int:
