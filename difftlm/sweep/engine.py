@@ -71,7 +71,7 @@ def _dask(tasks: list[dict[str, Any]], scheduler: str) -> Iterable[dict[str, Any
     with client:
         futures = {client.submit(run_point, t, key=f"difftlm-point-{t['config_hash']}", pure=False): t
                    for t in tasks}
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             task = futures.pop(fut)
             try:
                 yield fut.result()
