@@ -10,7 +10,7 @@ from models.errors import ConfigError
 
 from .points import one_line, run_point
 
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10
 
 
 def default_jobs() -> int:
@@ -26,10 +26,10 @@ def _lost(task: dict[str, Any], exc: BaseException) -> dict[str, Any]:
             "error": f"the point's worker was lost ({one_line(exc)})"}
 
 
-def execute(tasks: list[dict[str, Any]], jobs: int | None = None,
-            scheduler: str | None = None) -> Iterator[dict[str, Any]]:
-    if scheduler:
-        yield from _dask(tasks, scheduler)
+def execute(tasks: list[dict[str, Any]], jobs: int | None = None, client=None) -> Iterator[dict[str, Any]]:
+    """Run `tasks` on Dask `client` (see `connect`) or on `jobs` local processes."""
+    if client is not None:
+        yield from _dask(tasks, client)
         return
     jobs = min(jobs or default_jobs(), len(tasks))
     if jobs <= 1:
@@ -57,24 +57,29 @@ def _pool(tasks: list[dict[str, Any]], jobs: int) -> Iterator[dict[str, Any]]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _dask(tasks: list[dict[str, Any]], scheduler: str) -> Iterable[dict[str, Any]]:
-    """Points as Dask tasks; the scheduler reruns a task whose worker died elsewhere."""
+def connect(scheduler: str):
+    """A Dask client of the scheduler at `scheduler`; ConfigError when none answers."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
-        raise ConfigError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from None
+        raise ConfigError("--scheduler needs dask.distributed: pip install 'difftlm[dask]'") from None
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        return Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(f"--scheduler {scheduler}: cannot connect ({one_line(exc)}); start one with "
                           f"`dask scheduler` and workers with `dask worker {scheduler}`") from None
-    with client:
-        futures = {client.submit(run_point, t, key=f"difftlm-point-{t['config_hash']}", pure=False): t
-                   for t in tasks}
-        for fut in as_completed(futures, loop=client.loop):
-            task = futures.pop(fut)
-            try:
-                yield fut.result()
-            except Exception as exc:  # KilledWorker: the task's workers died too often
-                yield _lost(task, exc)
-            fut.release()
+
+
+def _dask(tasks: list[dict[str, Any]], client) -> Iterable[dict[str, Any]]:
+    """Points as Dask tasks; the scheduler reruns a task whose worker died elsewhere."""
+    from distributed import as_completed
+
+    futures = {client.submit(run_point, t, key=f"difftlm-point-{t['config_hash']}", pure=False): t
+               for t in tasks}
+    for fut in as_completed(futures, loop=client.loop):
+        task = futures.pop(fut)
+        try:
+            yield fut.result()
+        except Exception as exc:  # KilledWorker: the task's workers died too often
+            yield _lost(task, exc)
+        fut.release()

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .engine import default_jobs, execute
+from .engine import connect, default_jobs, execute
 from .points import Point, plan
 from .spec import Spec
 from .store import Store, is_sweep_dir, read_record
@@ -39,28 +39,42 @@ def run_sweep(spec: Spec, out: str, jobs: int | None = None, scheduler: str | No
     `scheduler`; the store does not depend on which, nor on the order points finish in."""
     t0 = time.perf_counter()
     points = plan(spec)
-    with Store(out, resume) as store:
-        store.write_manifest(spec, points)
-        done = store.finished()
-        todo = [p for p in points if p.config_hash not in done]
-        by_hash = {p.config_hash: p for p in todo}
-        bar = _bar(progress, len(points), len(points) - len(todo))
-        counts = {"ok": 0, "failed": 0}
+    client = connect(scheduler) if scheduler else None  # before anything is written
+    try:
+        with Store(out, resume) as store:
+            counts, skipped = _run(store, spec, points, jobs, client, progress)
+            table = store.write_table(points)
+    finally:
+        if client is not None:
+            client.close()
+    return SweepReport(out, len(points), skipped, counts["ok"], counts["failed"],
+                       time.perf_counter() - t0, table)
+
+
+def _run(store: Store, spec: Spec, points: list[Point], jobs: int | None, client,
+         progress: bool) -> tuple[dict[str, int], int]:
+    """Store every point not finished yet; (ok/failed counts, points skipped)."""
+    store.write_manifest(spec, points)
+    done = store.finished()
+    todo = [p for p in points if p.config_hash not in done]
+    by_hash = {p.config_hash: p for p in todo}
+    bar = _bar(progress, len(points), len(points) - len(todo))
+    counts = {"ok": 0, "failed": 0}
+    try:
         for p in todo:
             if p.error is not None:
                 store.write_point(p, {"status": "failed", "error": p.error, "wall_s": 0.0})
                 counts["failed"] += 1
                 _tick(bar, counts, len(todo))
         runnable = [p.task() for p in todo if p.error is None]
-        for outcome in execute(runnable, jobs, scheduler) if runnable else ():
+        for outcome in execute(runnable, jobs, client) if runnable else ():
             rec = store.write_point(by_hash[outcome["config_hash"]], outcome)
             counts[rec["status"]] += 1
             _tick(bar, counts, len(todo))
+    finally:
         if bar is not None:
             bar.close()
-        table = store.write_table(points)
-    return SweepReport(out, len(points), len(points) - len(todo), counts["ok"], counts["failed"],
-                       time.perf_counter() - t0, table)
+    return counts, len(points) - len(todo)
 
 
 def _bar(progress: bool, total: int, skipped: int):
