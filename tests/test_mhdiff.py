@@ -11,7 +11,6 @@ from models.components.mhdiff_units import (
 )
 from models.config import COMMON, MemoryConfig
 from models.designs import get_design
-from models.designs.mhdiff import bias_sweep
 from models.errors import ConfigError
 from models.mapping import Mapping
 from models.replay import replay
@@ -296,9 +295,17 @@ def test_units_price_their_own_work():
 
 
 def test_bias_sweep_focal_fraction_falls_with_bias(tmp_path):
+    from difftlm.sweep import load, run_sweep, spec_from_dict
+
     tr = _trace(tmp_path / "t.zip", 2, _ramp, _zero_need)
-    rows = bias_sweep(tr, [0.0, 0.5, 0.9, 1.5], IDEAL, mask_rule="majority")
-    fracs = [r["focal_position_frac"] for r in rows]
+    spec = spec_from_dict({"traces": [tr], "designs": ["mhdiff"],  # IDEAL, majority rule
+                           "fixed": {"hw.memory.model": "ideal", "hw.weight_residency": "never",
+                                     "design.mhdiff.mask_rule": "majority"},
+                           "axis": [{"key": "design.mhdiff.bias", "values": [0.0, 0.5, 0.9, 1.5]}]})
+    run_sweep(spec, str(tmp_path / "bias.sweep"), jobs=1)
+    rows = load(str(tmp_path / "bias.sweep")).to_pylist()
+    assert [r["design.mhdiff.bias"] for r in rows] == [0.0, 0.5, 0.9, 1.5]
+    fracs = [r["mhd_focal_position_frac"] for r in rows]
     assert fracs[0] == 1.0 and fracs == sorted(fracs, reverse=True) and fracs[-1] < 1.0
     cycles = [r["pe_busy_cycles"] for r in rows]
     assert cycles == sorted(cycles, reverse=True) and cycles[-1] < cycles[0]

@@ -39,7 +39,7 @@ from ..components.mhdiff_units import (
     window_need,
 )
 from ..components.vector_unit import VectorUnit
-from ..config import COMMON, BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, ceil_div
+from ..config import BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, ceil_div
 from ..errors import ConfigError
 from ..jobs import Formats
 from ..pipeline import Access, TileJob
@@ -487,24 +487,3 @@ register_variant("mhdiff.no_packing", "mhdiff", "Ablation A-16: pixel-adaptive q
 register_variant("mhdiff.all_focal", "mhdiff", "neutral variant: bitmask off, every pixel focal (int8) at every "
                  "layer and step, nothing packed, no bitmask/packer/LUT work (= dense on the same grid)",
                  bias=0.0, bitmask=False)
-
-
-def bias_sweep(trace, biases, hw: HardwareConfig = COMMON, memory: str | None = None,
-               design: str = "mhdiff", **params) -> list[dict[str, Any]]:
-    """Replay `trace` on `design` for each `bias`: focal fraction, int4/int8 element split, PE
-    and total cycles (every number from the simulation)."""
-    from ..replay import replay
-
-    rows = []
-    for b in biases:
-        res = replay(trace, design, hw, memory, design_params={**params, "bias": float(b)})
-        s = res.summary
-        rows.append({
-            "bias": float(b),
-            "focal_position_frac": s["mhd_focal_position_frac"],
-            "int8_elem_frac": s["mhd_int8_elem_frac"],
-            "int4_elem_frac": s["mhd_int4_elem_frac"],
-            "pe_busy_cycles": s["pe_busy_cycles"],
-            "total_cycles": s["total_cycles"],
-        })
-    return rows
