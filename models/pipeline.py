@@ -74,12 +74,12 @@ class TileJob:
     it once each), and into the output buffer beyond `out_alloc` (key "out"), for the ledger."""
     tiles: int = 1
     """Tiles the job stands for: > 1 for a macro job of the fast path (`models.fastpath`), whose
-    stages stream: each passes the job on after its first tile's share of work and finishes no
-    earlier than its input's end plus that share."""
+    stages stream: each runs the tiles' shares of its work in order as their data arrives and
+    passes the job on when the first is done (`Pipeline._stream`)."""
     ready_ps: int = 0
-    """When the job's first tile's data is available to the next stage."""
-    avail_ps: int = 0
-    """When all of the job's data is available to the next stage."""
+    """When the job's (first tile's) data is available to the next stage."""
+    arrivals: list[int] | None = None
+    """A macro job's per-tile data arrival times at the next stage."""
 
 
 @attrs.frozen
@@ -147,16 +147,19 @@ class Pipeline(Module):
             for a in job.reads:
                 txn = Transaction(Command.READ, a.address, a.nbytes, a.kind, job.op_id, job.step)
                 wait = max(wait, self.read_sockets[a.source].b_transport(txn, 0))
-            job.avail_ps = self.env.now + wait
-            qk.set(-(-wait // job.tiles))
+            n, now = job.tiles, self.env.now
+            if n > 1:  # a macro job's data arrives at its transfers' rate, tile by tile
+                job.arrivals = [now + wait * (j + 1) // n for j in range(n)]
+                wait = job.arrivals[0] - now
+            qk.set(wait)
             if qk.need_sync():
                 yield qk.sync()
             job.ready_ps = qk.current_time_ps
             qk.set(0)
             yield from out.put(job)
-            if job.avail_ps > self.env.now and self.quantum_ps == 0:
-                # as the tiles of a macro job would: the next reads wait for this job's data
-                yield self.env.timeout(job.avail_ps - self.env.now)
+            if n > 1 and job.arrivals[-1] > self.env.now and self.quantum_ps == 0:
+                # as its tiles would: the next job's reads wait for this job's data
+                yield self.env.timeout(job.arrivals[-1] - self.env.now)
         yield from out.put(None)
 
     def _barrier(self, submitted: int):
@@ -199,15 +202,14 @@ class Pipeline(Module):
                         led[ev] = led.get(ev, 0.0) + count
                     self.unit_cycles[unit] += cycles
                     costs.append((unit, clock.cycles_to_ps(cycles)))
-                busy = sum(ps for _, ps in costs)
-                share = -(-busy // job.tiles)
-                end = max(start + busy, job.avail_ps + share)
-                first = start + share
-                t = end - busy
-                for unit, ps in costs:
-                    self.recorder.record(self.unit_comp[unit], t, t + ps, label)
-                    t += ps
-                job.ready_ps, job.avail_ps = first, end
+                if job.tiles == 1:
+                    t = start
+                    for unit, ps in costs:
+                        self.recorder.record(self.unit_comp[unit], t, t + ps, label)
+                        t += ps
+                    first = end = job.ready_ps = t
+                else:
+                    first, end = self._stream(job, costs, start, label)
             if outbox is not None:
                 if first > env.now:
                     yield env.timeout(first - env.now)
@@ -220,6 +222,23 @@ class Pipeline(Module):
             yield from outbox.put(None)
         else:
             yield from self.out_buffer.drain()
+
+    def _stream(self, job: TileJob, costs: list[tuple[str, int]], start: int, label: int) -> tuple[int, int]:
+        """A macro job's stage: its tiles in order, each starting when the stage is free and its
+        data has arrived (`job.arrivals`) and taking its share of each unit's time; the
+        completions become the next stage's arrivals. Returns (first, last) completion."""
+        n, rec, comp = job.tiles, self.recorder.record, self.unit_comp
+        t, out = start, []
+        for j, a in enumerate(job.arrivals):
+            t = max(t, a)
+            for unit, ps in costs:
+                d = ps * (j + 1) // n - ps * j // n
+                rec(comp[unit], t, t + d, label)
+                t += d
+            out.append(t)
+        job.arrivals = out
+        job.ready_ps = out[0]
+        return out[0], out[-1]
 
     def report(self) -> dict:
         """The energy events of the work each unit ran, by unit name."""
