@@ -89,9 +89,11 @@ def test_row_hit_rate_sequential_vs_row_stride():
 
 
 def test_tccd_long_vs_short_in_bandwidth():
-    """Same bank group back to back is tCCD_L-bound; bank-group interleaving runs at tCCD_S."""
-    same = mem("ddr4-3200", refresh_enabled=False)  # row:bank:rank:column:channel
-    inter = mem("ddr4-3200", refresh_enabled=False, address_mapping="row:column:rank:bank:channel")
+    """Same bank group back to back is tCCD_L-bound; bank-group interleaving runs at tCCD_S.
+    (bank_group_gaps off: with it, the next row's bursts fill the tCCD_L slots at row ends.)"""
+    same = mem("ddr4-3200", refresh_enabled=False, bank_group_gaps=False)
+    inter = mem("ddr4-3200", refresh_enabled=False, bank_group_gaps=False,
+                address_mapping="row:column:rank:bank:channel")
     bw_same, _ = stream(same, 1 << 20)
     bw_inter, _ = stream(inter, 1 << 20)
     p = same.params
