@@ -89,9 +89,11 @@ def test_row_hit_rate_sequential_vs_row_stride():
 
 
 def test_tccd_long_vs_short_in_bandwidth():
-    """Same bank group back to back is tCCD_L-bound; bank-group interleaving runs at tCCD_S."""
-    same = mem("ddr4-3200", refresh_enabled=False)  # row:bank:rank:column:channel
-    inter = mem("ddr4-3200", refresh_enabled=False, address_mapping="row:column:rank:bank:channel")
+    """Same bank group back to back is tCCD_L-bound; bank-group interleaving runs at tCCD_S.
+    (bank_group_gaps off: with it, the next row's bursts fill the tCCD_L slots at row ends.)"""
+    same = mem("ddr4-3200", refresh_enabled=False, bank_group_gaps=False)
+    inter = mem("ddr4-3200", refresh_enabled=False, bank_group_gaps=False,
+                address_mapping="row:column:rank:bank:channel")
     bw_same, _ = stream(same, 1 << 20)
     bw_inter, _ = stream(inter, 1 << 20)
     p = same.params
@@ -429,3 +431,18 @@ def test_compact_mapping_names():
         "row:bank:rank:column:channel"
     assert mem("ddr4-3200", address_mapping="rochrababgco").params.address_mapping == \
         "row:channel:rank:bank:bankgroup:column"
+
+
+def test_bank_group_slots_inside_runs_lpddr5():
+    """64 B LPDDR5 requests are two 32 B bursts on one bank: with bank_group_gaps the slot
+    between them takes a burst of the next row (another bank group), so a sequential stream
+    runs above the one-group tCCD_L rate; without it, it does not."""
+    bw = {}
+    for gaps in (True, False):
+        m = mem("lpddr5-6400", refresh_enabled=False, bank_group_gaps=gaps)
+        addr, writes = dram_cmd.make_requests("seq", 4000, 64, m.capacity_bytes(), 0)
+        bw[gaps] = dram_cmd.measure(m, addr, writes, 64, 32)["bandwidth_gbps"]
+    p = m.params
+    tccd_l_rate = m.peak_bandwidth_gbps() * m.burst_ck / p.tccd_l_ck
+    assert bw[False] <= tccd_l_rate * 1.02
+    assert bw[True] > tccd_l_rate * 1.3

@@ -56,7 +56,6 @@ from .base import MemoryModel, MemoryResponse
 _FIELDS = ("row", "bank", "bankgroup", "rank", "column", "channel")
 _NEG = -(1 << 50)  # "long ago" in clocks
 _NEVER = 1 << 62  # next refresh when refresh is off (fast path)
-_MAX_HOLES = 16  # bus gaps remembered per channel (the oldest is forgotten)
 _HI = operator.itemgetter(3)
 _FF_WARM = 2  # stream fast-forward: head blocks not measured (the stream settles)
 _FF_MIN_HEAD = _FF_WARM + 2  # head blocks at least: two measured ones
@@ -159,8 +158,13 @@ class DramParams:
     column commands leave when their spacing (tCCD_L, a turnaround) is at least 2 x tCCD_S.
     False: such a slot is lost unless a stall opened it (a controller serving requests in
     arrival order). True (default): it is filled like a stall's gap, as a controller with per-bank
-    command queues picking any ready bank does (DRAMsim3's PER_BANK queue structure). Only the
-    slot before each run's first burst is offered (not those inside one call's multi-burst run)."""
+    command queues picking any ready bank does (DRAMsim3's PER_BANK queue structure), or an
+    FR-FCFS queue of single bursts (Ramulator 2: a 64 B LPDDR5 request is two 32 B
+    transactions). The slots inside a run of one call's bursts on one row are offered too,
+    unless the run covers the whole row (a long stream passing through; simplification: such
+    streams stay tCCD_L-bound, which keeps the stream fast-forward's per-block rate exact).
+    A channel
+    remembers as many bus gaps as a queue holds bursts (the oldest is forgotten)."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     stream_sample_bytes: int = attrs.field(default=65536, converter=int, validator=_nonneg,
@@ -247,6 +251,8 @@ class DramModel(MemoryModel):
                         p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s)
         self._act_hist = max(p.tfaw_ck, p.trrd_l_ck, p.trrd_s_ck)
         self._bg_gaps = p.bank_group_gaps
+        # bus gaps remembered per channel (the oldest is forgotten): as many as a queue holds bursts
+        self._max_holes = max(p.read_queue_depth, p.write_queue_depth)
         self._rrd_faw = (p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck)
         self._init_fast_path()
 
@@ -674,6 +680,8 @@ class DramModel(MemoryModel):
         (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
          qrd, qwr, hole_min) = self._consts
         (S, nch, col_low, ncol, tck, ctrl, hist, trrd_l, trrd_s, tfaw, closed) = self._fast1
+        run_gaps = self._bg_gaps and gl >= hole_min
+        max_holes = self._max_holes
         arr = math.ceil(arrival_ps / tck - 1e-9) + ctrl
         u = first // S
         run = self._blocks.get(u)
@@ -804,6 +812,8 @@ class DramModel(MemoryModel):
                 end = c + (cnt - 1) * gl
                 if end >= nr and (act is None or cnt > 1):  # split by a refresh: `_schedule`
                     ok = False
+                elif 1 < cnt < ncol and run_gaps:  # slots inside the run to offer: `_schedule`
+                    ok = False
                 break
             if not ok:
                 s, fd, dn, mi, ac, rf = self._schedule(((st, ((b, row, grp, cnt, wr),)),), arr)
@@ -837,7 +847,7 @@ class DramModel(MemoryModel):
                 s = c
             if gap:
                 holes.append([lc, lg, lw, c, grp, wr])
-                if len(holes) > _MAX_HOLES:
+                if len(holes) > max_holes:
                     del holes[0]
             st.last_col = end
             st.last_grp = grp
@@ -963,6 +973,9 @@ class DramModel(MemoryModel):
         insort = bisect.insort
         closed = close and self.params.page_policy == "closed"
         bg_gaps = self._bg_gaps
+        run_gaps = bg_gaps and gl >= hole_min
+        max_holes = self._max_holes
+        ncol = self._ncol
         for st, runs in work:
             open_row, col_ready, pre_ready = st.open_row, st.col_ready, st.pre_ready
             act_ck, act_ready, bank_col = st.act_ck, st.act_ready, st.bank_col
@@ -1090,7 +1103,7 @@ class DramModel(MemoryModel):
                                     continue
                                 if R - lc >= hole_min:  # a stall: later bursts may fill the gap
                                     holes.append([lc, last_grp, last_wr, R, grp, wr])
-                                    if len(holes) > _MAX_HOLES:
+                                    if len(holes) > max_holes:
                                         del holes[0]
                                 c = R
                             elif bg_gaps and g >= hole_min:
@@ -1103,7 +1116,7 @@ class DramModel(MemoryModel):
                             continue
                         if spaced:
                             holes.append([lc, last_grp, last_wr, c, grp, wr])
-                            if len(holes) > _MAX_HOLES:
+                            if len(holes) > max_holes:
                                 del holes[0]
                         rest = cnt - m
                         if c >= nr:
@@ -1113,6 +1126,13 @@ class DramModel(MemoryModel):
                             if take > rest:
                                 take = rest
                         end = c + (take - 1) * gl
+                        if take > 1 and run_gaps and cnt < ncol:  # slots inside (`bank_group_gaps`)
+                            x = c + (take - 1 - max_holes if take > max_holes + 1 else 0) * gl
+                            while x < end:
+                                holes.append([x, grp, wr, x + gl, grp, wr])
+                                x += gl
+                            if len(holes) > max_holes:
+                                del holes[:len(holes) - max_holes]
                         last_col = end
                         last_grp = grp
                         last_wr = wr
@@ -1197,4 +1217,5 @@ class DramModel(MemoryModel):
         for b in range(len(act_ready)):
             if act_ready[b] < end:
                 act_ready[b] = end
+        st.holes.clear()  # a burst in a gap before it would reopen a row the refresh closed
         return count
