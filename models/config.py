@@ -187,19 +187,25 @@ def load_hw(spec: str | os.PathLike | None) -> HardwareConfig:
         raise ConfigError(
             f"--hw {path!r}: not a known config; use 'common', 'paper' (compare only) or a .toml file"
         )
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"--hw {path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"--hw {path}: is a directory; give a .toml file") from None
-    except OSError as exc:
-        raise ConfigError(f"--hw {path}: cannot read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--hw {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
+    data = read_toml(path, f"--hw {path}")
     data.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     return HardwareConfig.from_dict(data)
+
+
+def read_toml(path: str, what: str) -> dict[str, Any]:
+    """A TOML file's table; a missing, unreadable or malformed file is a one-line ConfigError
+    starting with `what`."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what}: is a directory; give a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what}: invalid TOML ({str(exc).splitlines()[0]})") from None
 
 
 COMMON = HardwareConfig(name="common")

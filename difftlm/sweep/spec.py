@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from typing import Any
 
 import attrs
 
+from models.config import read_toml
 from models.designs import get_design
 from models.errors import ConfigError
 
@@ -56,15 +56,7 @@ class Spec:
 def load_spec(path: str | os.PathLike) -> Spec:
     """Read and check a spec file (relative paths in it are relative to the file)."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"sweep spec {path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"sweep spec {path}: is a directory; give a .toml file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"sweep spec {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
+    data = read_toml(path, f"sweep spec {path}")
     data.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     return spec_from_dict(data, os.path.dirname(os.path.abspath(path)), where=path)
 
