@@ -2,13 +2,14 @@
 
 Macro jobs (assumption A-40). The jobs of one (step, op) form a homogeneous run of tiles. In an
 op of at least `min_op_jobs` jobs, the first `head_jobs` and the last `tail_jobs` are simulated
-as they are; the interior is cut into macro jobs of at most `tiles_per_macro` tiles. A macro job carries the summed work of its tiles
-(each tile's cycles and energy events are still computed by its unit, as `Lumped` work), their
-summed on-chip reads, buffer fills and MACs, and their transfers merged into one stream per (source, tensor
-kind, direction) at the first tile's address. Its buffer space is the peak its tiles' loads and
-frees reach in order, so held operands stay balanced across the macro's edges. In the pipeline
-a macro job streams (`TileJob.tiles`): each stage passes it on after the first tile's share of
-its work and ends no earlier than its input's end plus that share, so a macro behaves like the
+as they are; the interior is cut into macro jobs of at most `tiles_per_macro` tiles. A macro job
+carries its tiles' summed work (each tile's cycles and energy events still come from its unit,
+as `Lumped` work), on-chip reads, buffer fills and MACs, and their transfers: one stream per
+(source, tensor kind, direction) where the tiles' accesses are long (`stream_min_bytes`), else
+the accesses themselves. Its buffer space is the peak its tiles' loads and frees reach in order,
+so held operands stay balanced across its edges. In the pipeline a macro job streams
+(`TileJob.tiles`, `Pipeline._stream`): its data arrives tile by tile at the transfers' rate and
+each stage runs the tiles' shares in order as their inputs arrive, so it behaves like the
 double-buffered tiles it stands for (a memory-bound run keeps its stalls) and every busy
 interval is still recorded on the timeline, from which overlap is measured as usual.
 
@@ -39,6 +40,10 @@ class FastPath:
     """Jobs at the end of each op simulated exactly (its drain)."""
     tiles_per_macro: int = attrs.field(default=64, validator=attrs.validators.ge(2))
     """Most tiles one macro job stands for."""
+    stream_min_bytes: int = attrs.field(default=4096, validator=attrs.validators.ge(0))
+    """A macro job times a tensor's transfers as one stream when its tiles' accesses average at
+    least this many bytes; shorter scattered runs (e.g. SQ-DM's compressed layouts) keep their
+    own accesses, whose per-access cost a stream would hide."""
     min_op_jobs: int = attrs.field(default=64, validator=attrs.validators.ge(1))
     """Ops with fewer jobs are simulated exactly (short ops gain little and keep their edges)."""
     step_reuse: bool = True
@@ -120,7 +125,7 @@ def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats, costs: di
         part = group[lo + (hi - lo) * i // count: lo + (hi - lo) * (i + 1) // count]
         stats.macro_jobs += 1
         stats.macro_tiles += len(part)
-        yield merge(part, units, costs)
+        yield merge(part, units, costs, fp.stream_min_bytes)
     yield from group[hi:]
 
 
@@ -134,23 +139,35 @@ def _peak(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
     return peak, peak - occ
 
 
-def _streams(accesses: Iterable[Access]) -> list[Access]:
-    """One access per (source, kind) at the first address, with the summed bytes: the tiles'
-    slices are each contiguous, so their union is timed as one stream (the memory model may
-    fast-forward it)."""
-    out: dict[tuple[str, str], Access] = {}
+def _streams(accesses: Iterable[Access], min_bytes: int) -> list[Access]:
+    """A macro job's transfers: per (source, kind), one stream at the first address with the
+    summed bytes when its accesses average at least `min_bytes` (long runs: one stream the
+    memory model may fast-forward times them alike); else the accesses themselves, contiguous
+    ones joined (short scattered runs keep their per-access cost)."""
+    groups: dict[tuple[str, str], list[Access]] = {}
     for a in accesses:
-        got = out.get((a.source, a.kind))
-        if got is None:
-            out[(a.source, a.kind)] = Access(a.source, a.kind, a.address, a.nbytes)
-        else:
-            got.nbytes += a.nbytes
-    return list(out.values())
+        groups.setdefault((a.source, a.kind), []).append(a)
+    out: list[Access] = []
+    for (source, kind), accs in groups.items():
+        total = sum(a.nbytes for a in accs)
+        if total >= min_bytes * len(accs):
+            out.append(Access(source, kind, accs[0].address, total))
+            continue
+        last = None
+        for a in accs:
+            if last is not None and last.address + last.nbytes == a.address:
+                last.nbytes += a.nbytes
+            else:
+                last = Access(source, kind, a.address, a.nbytes)
+                out.append(last)
+    return out
 
 
-def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict | None = None) -> TileJob:
+def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict | None = None,
+          stream_min_bytes: int = 0) -> TileJob:
     """One macro job standing for the tiles of `part` (jobs of one op, in order). `costs`
-    caches each (unit, work)'s cycles and events (works are frozen values; tiles repeat)."""
+    caches each (unit, work)'s cycles and events (works are frozen values; tiles repeat);
+    `stream_min_bytes`: see `_streams`."""
     first = part[0]
     costs = {} if costs is None else costs
     work: dict[str, list] = {}
@@ -193,6 +210,6 @@ def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict | None = N
         for b, n in j.sram_reads:
             sram[b] = sram.get(b, 0) + n
     return TileJob(first.step, first.op_id, {s: (w[0] if len(w) == 1 else w) for s, w in lumped.items()},
-                   sum(j.macs for j in part), loads, _streams(a for j in part for a in j.reads), frees,
-                   out_alloc, _streams(a for j in part for a in j.writes), out_free,
+                   sum(j.macs for j in part), loads, _streams((a for j in part for a in j.reads), stream_min_bytes), frees,
+                   out_alloc, _streams((a for j in part for a in j.writes), stream_min_bytes), out_free,
                    tuple(sorted(sram.items())), tuple(fills), tiles=sum(j.tiles for j in part))
