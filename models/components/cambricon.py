@@ -10,8 +10,13 @@ prices its own work (`energy_events`).
   step under A-4); a tile takes `grid.cycles(m, n, k, lanes)`. Outliers up to the budget run in
   lock-step with the inliers; extras are clipped (quality, not cycles):
   `clipping(hist, n_groups)` counts the groups (and a lower bound on the outliers) that exceed
-  the budget from a measured per-group outlier histogram. Energy: one `mac.int3xfp16` (delta
-  path) or `mac.fp16` (fp16 path) per MAC it runs.
+  the budget from a measured per-group outlier histogram. Energy: one `mac.<inlier_event>`
+  (delta path, default int3xfp16) or `mac.<raw_event>` (fp16 path) per MAC it runs. Unit
+  options for the ablations: `inlier_event` (e.g. `int5xfp16` for a Diffy-like PE) and
+  `raw_passes` (no fp16 lanes: raw work runs on the inlier lanes, `raw_passes` passes each).
+- `AsyncOutlierArray` (the AsyncPE ablation): the outlier multipliers as a separate array that
+  computes a tile's outlier products (MACs · ρ_in) apart from the inlier array, at
+  `multipliers` products per cycle; nothing is clipped.
 - `SignMaskSfu`: ReLU as an AND of the delta with the previous step's signs, and compression of
   outgoing deltas into an inlier list + fp16 outlier list + bitmap; `lanes` elements per cycle;
   one `sfu.elements` per element.
@@ -67,11 +72,16 @@ class OutlierPeArray(Module):
     int3 peak (n_pes · group)."""
 
     def __init__(self, name: str, parent: Module, grid: Mapping, n_pes: int, group: int,
-                 outlier_lanes: int):
+                 outlier_lanes: int, inlier_event: str = "int3xfp16", raw_event: str = "fp16",
+                 raw_passes: int | None = None):
         super().__init__(name, parent)
         self.grid, self.n_pes, self.group, self.outlier_lanes = grid, n_pes, group, outlier_lanes
+        self.inlier_event, self.raw_event = f"mac.{inlier_event}", f"mac.{raw_event}"
         self.lanes_int3 = grid.lanes_for(n_pes * group, name)
-        self.lanes_fp16 = grid.lanes_for(n_pes * max(1, outlier_lanes), name)
+        if raw_passes is None:
+            self.lanes_fp16 = grid.lanes_for(n_pes * max(1, outlier_lanes), name)
+        else:
+            self.lanes_fp16 = self.lanes_int3 / raw_passes
 
     @property
     def macs_per_cycle(self) -> int:
@@ -82,7 +92,7 @@ class OutlierPeArray(Module):
         return self.grid.cycles(t.m, t.n, t.k, lanes)
 
     def energy_events(self, t: CamdTile) -> dict[str, float]:
-        return {"mac.int3xfp16" if t.mode == "int3" else "mac.fp16": t.macs}
+        return {self.inlier_event if t.mode == "int3" else self.raw_event: t.macs}
 
     def clipping(self, hist, n_groups: int) -> tuple[float, float]:
         """(groups with more outliers than the budget, lower bound on the outliers clipped).
@@ -92,6 +102,26 @@ class OutlierPeArray(Module):
         over = float(sum(hist[b + 1:]))
         clipped = float(sum((k - b) * hist[k] for k in range(b + 1, 5))) + (5 - b) * float(hist[5])
         return over * n_groups, clipped * n_groups
+
+
+@attrs.frozen
+class OutlierWork:
+    products: int
+    """Outlier products of one tile (its MACs · ρ_in, rounded up)."""
+
+
+class AsyncOutlierArray(Module):
+    """AsyncPE's separate outlier array: `multipliers` fp16×fp16 products per cycle."""
+
+    def __init__(self, name: str, parent: Module, multipliers: int):
+        super().__init__(name, parent)
+        self.multipliers = multipliers
+
+    def cycles(self, work: OutlierWork) -> int:
+        return ceil_div(work.products, self.multipliers)
+
+    def energy_events(self, work: OutlierWork) -> dict[str, float]:
+        return {"mac.fp16": work.products}
 
 
 @attrs.frozen

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import math
+
 import attrs
 import simpy
 
@@ -42,7 +44,9 @@ from workloads import OpRecord, Trace
 from workloads.errors import TraceError
 
 from ..addresses import AddressMap
-from ..components.cambricon import HIST_GROUP, CamdTile, NdpEngine, OutlierPeArray, SfuWork, SignMaskSfu
+from ..components.cambricon import (
+    HIST_GROUP, AsyncOutlierArray, CamdTile, NdpEngine, OutlierPeArray, OutlierWork, SfuWork, SignMaskSfu,
+)
 from ..components.vector_unit import VectorUnit, VectorWork
 from ..config import (
     BufferConfig, BuffersConfig, HardwareConfig, MemoryConfig, PeArrayConfig, VectorUnitConfig,
@@ -53,7 +57,7 @@ from ..jobs import Formats, JobBuilder, Stream, nbytes, split_streams, tile_elem
 from ..pipeline import Access, TileJob
 from ..residency import ResidencyPlan
 from ..tiling import Precision, TilePlan
-from .base import Design, design
+from .base import Design, design, register_variant
 
 _pos = attrs.validators.gt(0)
 _ATTN = ("matmul_qk", "matmul_pv")
@@ -125,17 +129,58 @@ class CambriconDParams:
     when the trace is captured; the trace's `camd.*` statistics use it)."""
     acc_bytes: int = attrs.field(default=4, validator=_pos)
     """Bytes per partial-sum accumulator in the output buffer (fp32)."""
+    pe_inlier_bits: int = attrs.field(default=3, validator=_pos)
+    """Activation width of the PE's inlier multipliers: 3 (the paper's int3), 5 (a Diffy-like
+    int5 PE, DiffyPE/DiffyAll, assumption A-42), 8 (`ditto_view`, A-45). Names the MAC energy
+    event (int{b}×weight); clipping is counted only at 3, the trace histogram's quantizer."""
+    raw_on_inlier_passes: int | None = attrs.field(default=None, validator=_opt_pos)
+    """Assumption A-43: None: raw work (attention, the A-4 first step) runs on the fp16×fp16
+    lanes (the paper's PE). An int n: the PE has no fp16 lanes and raw work runs on the inlier
+    lanes, n passes per product (DiffyPE: a 16-bit raw operand as ⌈16/5⌉ = 4 int5 slices;
+    `ditto_view`: 1, int8 operands on int8 lanes)."""
+    outlier_array: str = attrs.field(default="lockstep", validator=attrs.validators.in_(("lockstep", "async")))
+    """`lockstep`: the paper's PE, outliers up to the budget in lock-step with the inliers,
+    extras clipped. `async` (AsyncPE, assumption A-44): the fp16 multipliers form a separate
+    outlier array that computes every outlier product (a tile's MACs · ρ_in, the trace's
+    `camd.rho_in`) in the pipeline's post stage, before the compression unit (its products join
+    the sums first), overlapped with the inlier array of the next tile (with one ρ_in per layer
+    and step this is the paper's once-per-layer synchronisation up to one tile); nothing is
+    clipped."""
 
 
 @attrs.frozen
 class CambriconDPerLayerParams(CambriconDParams):
+    weight_bits: int = attrs.field(default=8, validator=_pos)
+    """Weights in DRAM and on chip: int8 at MHDiff's scale (assumption A-46: MHDiff compares
+    Cambricon-D at int8; `cambricon_d.per_layer_fp16w` keeps fp16)."""
+    attn_raw_bits: int = attrs.field(default=8, validator=_pos)
+    """Raw Q/K/V bits for attention (A-3 at A-46's int8)."""
+    input_delta_bits: int = attrs.field(default=8, validator=_pos)
+    """U-Net input delta bits (A-5 at A-46's int8)."""
+    inlier_mult_units: int = attrs.field(default=24, validator=_pos)
+    """int3×int8 inlier multiplier area, 3 × 8 bit-product units (A-35 at A-46's int8 weights)."""
+    outlier_mult_units: int = attrs.field(default=64, validator=_pos)
+    """int8×int8 outlier multiplier area, 8 × 8 units (A-35 at A-46's int8 weights)."""
     per_layer_bits: int = attrs.field(default=8, validator=_pos)
     """Assumption A-10: bits per element of the raw tensors the per-layer dataflow reads
-    (X_{t−1}, Y_{t−1}) and writes (Y_t) in every layer, and of its inter-op tensors (int8 at
-    MHDiff's scale)."""
+    (X_{t−1}, Y_{t−1}) and writes in every layer, and of its inter-op tensors (int8 at
+    MHDiff's scale; 16 for the Diffy-style ablations)."""
+    keep_input: bool = False
+    """Write X_t (E_in·b/8) for the next step's X_{t−1} read (Diffy-style, §3.4 W_curr_input;
+    Ditto's keep_act). False: MHDiff's description (two reads, one write per layer)."""
+    write_out_state: bool = True
+    """Write Y_t as cross-step state. With `out_state_bits` unset it is the layer's output at
+    b bits (MHDiff's view: also where a consumer of a spilled tensor reads it). False: §3.4's
+    Diffy dataflow, where raw Y_t is counted once, as the next layer's W_curr_input."""
+    out_state_bits: int | None = attrs.field(default=None, validator=_opt_pos)
+    """Bits of the Y_{t−1}/Y_t state. None: `per_layer_bits`. `ditto_view`: 16 (Ditto's
+    b_acc, A-31), written beside the restored int8 output."""
 
 
 _PAPER_PARAMS = {"sfu_elems_per_cycle": 128}
+_FAMILY = ("cambricon_d", "cambricon_d.per_layer", "cambricon_d.per_layer_fp16w", "cambricon_d.diffy_df",
+           "cambricon_d.diffy_pe", "cambricon_d.async_pe", "cambricon_d.diffy_all", "cambricon_d.ditto_view")
+"""The design and its variants; each gets the paper's SFU width in `paper_hw()`."""
 _NEVER = ResidencyPlan(frozenset(), (), 0, 0, "never")
 
 
@@ -152,11 +197,16 @@ class CambriconD(Design):
         super().__init__(hw, params, **kw)
         p = self.params
         self.pe_units = p.group_size * p.inlier_mult_units + p.outlier_lanes * p.outlier_mult_units
+        w = "fp16" if p.weight_bits == 16 else str(p.weight_bits)
+        self.inlier_event = f"int{p.pe_inlier_bits}x{w}"
+        self.raw_event = "fp16" if p.weight_bits == 16 else f"int{p.weight_bits}"
+        self.count_clipping = (p.group_size == HIST_GROUP and p.pe_inlier_bits == 3
+                               and p.outlier_array == "lockstep")
         budget = hw.budget_units()
         self.n_pes = budget // self.pe_units
         if self.n_pes < 1:
             raise ConfigError(
-                f"{self.name}: a PE of {p.group_size} int3×fp16 + {p.outlier_lanes} fp16×fp16 "
+                f"{self.name}: a PE of {p.group_size} {self.inlier_event} + {p.outlier_lanes} {self.raw_event} "
                 f"multipliers costs {self.pe_units} bit-product units; the compute budget is "
                 f"{budget} (A-35)")
         self.unused_units = budget - self.n_pes * self.pe_units
@@ -186,16 +236,20 @@ class CambriconD(Design):
             memory=MemoryConfig("ideal", {"bandwidth_gbps": 1500.0}),
             weight_residency="never",
             compute_budget_units=128 * 128 * pe_units,
-            designs={"cambricon_d": dict(_PAPER_PARAMS), "cambricon_d.per_layer": dict(_PAPER_PARAMS)},
+            designs={n: dict(_PAPER_PARAMS) for n in _FAMILY},
         )
 
     # ----------------------------------------------------------------- build
     def make_units(self, top: Module) -> dict[str, Module]:
         p = self.params
         self.sfu = SignMaskSfu("sfu", top, self.sfu_lanes)
-        return {"pe": OutlierPeArray("pe_array", top, self.grid, self.n_pes, p.group_size, p.outlier_lanes),
-                "vector": VectorUnit("vector_unit", top, self.hw.vector),
-                "sfu": self.sfu}
+        units = {"pe": OutlierPeArray("pe_array", top, self.grid, self.n_pes, p.group_size, p.outlier_lanes,
+                                      self.inlier_event, self.raw_event, p.raw_on_inlier_passes),
+                 "vector": VectorUnit("vector_unit", top, self.hw.vector),
+                 "sfu": self.sfu}
+        if p.outlier_array == "async":
+            units["outlier"] = AsyncOutlierArray("outlier_array", top, self.n_pes * p.outlier_lanes)
+        return units
 
     def write_target(self, env: simpy.Environment, top: Module, recorder: ActivityRecorder,
                      n_ops: int) -> TargetSocket:
@@ -314,6 +368,7 @@ class CambriconD(Design):
     # ----------------------------------------------------------- per step
     def begin_step(self, trace: Trace, step: int) -> Iterator:
         self._step = step
+        self._last = step == trace.n_steps - 1
         self._st = trace.step(step)
         self._memo: dict[int, float] = {}
         return iter(())
@@ -338,6 +393,14 @@ class CambriconD(Design):
             r = 1.0
         self._memo[t] = r
         return r
+
+    def _rho_in(self, op: OpRecord) -> float:
+        """Fraction of the op's input delta outside the int3 range this step (`camd.rho_in`)."""
+        try:
+            return float(self._st.scalars["camd.rho_in"][op.op_id])
+        except KeyError:
+            raise TraceError(f"statistic 'camd.rho_in' is missing for op {op.op_id} ({op.name}) at step "
+                             f"{self._step}; {self.name} (outlier_array = 'async') needs it") from None
 
     def _step_bpe(self, step: int, t: int) -> float:
         first = step == 0
@@ -397,7 +460,7 @@ class CambriconD(Design):
                 self.ndp.ratio[(step, op.op_id)] = ndp / wsum
         if not first and not attn and self.n_groups.get(op.op_id):
             hist = self._st.arrays.get("camd.group_outlier_hist", {}).get(op.op_id)
-            if hist is not None and p.group_size == HIST_GROUP:
+            if hist is not None and self.count_clipping:
                 over, clipped = self.pe.clipping(hist, self.n_groups[op.op_id])
                 self.clipped_groups += over
                 self.clipped_outliers_min += clipped
@@ -409,11 +472,15 @@ class CambriconD(Design):
         compress = bool(self.ndp_kinds) and not first and op.kind != "matmul_qk"
         output = self._write_output(step, op)
         in_kind = "input" if a0 < 0 else "spill"
+        rho_in = self._rho_in(op) if mode == "int3" and p.outlier_array == "async" else 0.0
         for i, t in enumerate(plan.tiles):
             work_t = CamdTile(t.m * g.row_px, t.n1 - t.n0, (t.c1 - t.c0) * g.red_per_ch, mode)
             work: dict[str, Any] = {"main": ("pe", work_t)}
+            post = [("outlier", OutlierWork(math.ceil(work_t.macs * rho_in - 1e-9)))] if rho_in else []
             if compress and out_e[i]:
-                work["post"] = ("sfu", SfuWork("compress", out_e[i]))
+                post.append(("sfu", SfuWork("compress", out_e[i])))
+            if post:
+                work["post"] = post if len(post) > 1 else post[0]
             raw_reads: list[Access] = []
             if attn:  # raw Q, K (QKᵀ) or V (PV) from the NDP-maintained raw copies in DRAM
                 raw_reads = self.raw_builder.mac_job(
@@ -465,15 +532,19 @@ class CambriconD(Design):
         pe = self.pe
         self.notes.append(f"{self.name}: {self.dataflow}")
         self.notes.append(
-            f"{self.n_pes} PEs of {p.group_size} int3×fp16 + {p.outlier_lanes} fp16×fp16 multipliers "
+            f"{self.n_pes} PEs of {p.group_size} {self.inlier_event} + {p.outlier_lanes} {self.raw_event} multipliers "
             f"({self.pe_units} bit-product units each, A-35; budget {self.hw.budget_units()} units, "
             f"{self.unused_units} unused), mapped on the common {g.rows}×{g.cols} grid: "
-            f"{pe.lanes_int3:.4g} int3 / {pe.lanes_fp16:.4g} fp16 lanes per position (A-37)")
+            f"{pe.lanes_int3:.4g} delta-path / {pe.lanes_fp16:.4g} raw-path lanes per position (A-37"
+            + (f"; raw work on the inlier lanes, {p.raw_on_inlier_passes} passes, A-43)" if p.raw_on_inlier_passes else ")"))
         self.notes.append(f"first step (A-4): {p.first_step}; SFU {self.sfu_lanes} elements/cycle (A-6)")
         self.notes.append(self._residency_note())
-        if p.group_size != HIST_GROUP:
+        if p.outlier_array == "async":
+            self.notes.append(f"AsyncPE (A-44): a separate outlier array of {self.n_pes * p.outlier_lanes} fp16×fp16 "
+                              f"multipliers computes every outlier product (MACs·ρ_in) in the post stage; nothing clipped")
+        elif not self.count_clipping:
             self.notes.append(f"outlier clipping not counted: the trace's histogram is for {HIST_GROUP}-element "
-                              f"groups, the PE's group is {p.group_size}")
+                              f"groups of int3 inliers, the PE has {p.group_size} int{p.pe_inlier_bits} lanes")
         if {op.kind for op in trace.ops} & {"silu", "gelu"}:
             self.notes.append("the trace has SiLU/GELU: the sign mask is applied to them as to ReLU "
                               "(the paper retrains with ReLU; use the ReLU trace)")
@@ -515,8 +586,9 @@ class CambriconDPerLayer(CambriconD):
     """Cambricon-D PE with the per-layer raw read/merge/write dataflow MHDiff describes."""
 
     Params = CambriconDPerLayerParams
-    dataflow = ("per-layer raw read/merge/write (MHDiff's description, dataflows.md §3.7 "
-                "mhdiff_view): 2 raw reads + 1 raw write per MAC layer per step, A-10")
+    dataflow = ("per-layer raw read/merge/write (MHDiff's view, dataflows.md §3.7 mhdiff_view; "
+                "with keep_input the Diffy-style §3.4 dataflow): raw tensors re-read and written "
+                "every MAC layer of every step, A-10")
     ndp_kinds: tuple[str, ...] = ()
 
     def _bpe(self, tensor: int, first: bool, rho: float) -> float:
@@ -524,35 +596,56 @@ class CambriconDPerLayer(CambriconD):
         p = self.params
         return p.input_delta_bits / 8 if tensor < 0 else p.per_layer_bits / 8
 
-    def _mac_state(self, step: int, op: OpRecord) -> tuple[list[Stream], list[Stream], list[Stream], int]:
-        """X_{t−1} (by input share), Y_{t−1} and Y_t (by output share) in DRAM, every layer."""
+    @property
+    def _out_is_state(self) -> bool:
+        """Whether the Y_t state write is the layer's output itself (MHDiff's view)."""
         p = self.params
-        bpe = p.per_layer_bits / 8
+        return p.write_out_state and p.out_state_bits in (None, p.per_layer_bits)
+
+    def _mac_state(self, step: int, op: OpRecord) -> tuple[list[Stream], list[Stream], list[Stream], int]:
+        """Cross-step state in DRAM, every MAC layer of every step: X_{t−1} read (by input
+        share); Y_{t−1} read, and the X_t (`keep_input`) and Y_t (`write_out_state`) writes for
+        the next step (by output share; none after the last step except MHDiff's Y_t, which is
+        also the layer's output)."""
+        p = self.params
+        xb = p.per_layer_bits / 8
+        yb = (p.out_state_bits or p.per_layer_bits) / 8
         first = step == 0
         attn = op.kind in _ATTN
         in_reads, out_reads, writes = [], [], []
-        if not first and not attn:
-            nb = nbytes(op.in_elems, bpe)
-            in_reads.append(Stream("prev_act", "dram", self._region("prev_act", op.op_id, nb), nb))
+        if not attn:
+            nb = nbytes(op.in_elems, xb)
+            base = self._region("prev_act", op.op_id, nb)
+            if not first:
+                in_reads.append(Stream("prev_act", "dram", base, nb))
+            if p.keep_input and not self._last:
+                writes.append(Stream("keep_act", "dram", base, nb))
         if op.kind != "matmul_qk":
-            nb = nbytes(op.out_elems, bpe)
-            base = self.addr.output[op.op_id]
+            nb = nbytes(op.out_elems, yb)
+            base = self.addr.output[op.op_id] if self._out_is_state else self._region("prev_out", op.op_id, nb)
             if not first and (not attn or p.attn_read_prev_out):
                 out_reads.append(Stream("prev_out", "dram", base, nb))
-            writes.append(Stream("out", "dram", base, nb))
+            if self._out_is_state:
+                writes.append(Stream("out", "dram", base, nb))
+            elif p.write_out_state and not self._last:
+                writes.append(Stream("keep_out", "dram", base, nb))
         return in_reads, out_reads, writes, 0
 
     def _write_output(self, step: int, op: OpRecord) -> bool:
-        """Y_t is written to DRAM anyway (where a consumer of a spilled tensor reads it); the
-        standard output goes only to an on-chip residency copy (and QKᵀ's scores anywhere)."""
-        if op.kind == "matmul_qk":
+        """With MHDiff's view Y_t is written to DRAM anyway (where a consumer of a spilled tensor
+        reads it), so the standard output goes only to an on-chip residency copy (and QKᵀ's
+        scores anywhere); otherwise the common rule."""
+        if op.kind == "matmul_qk" or not self._out_is_state:
             return self.onchip_need[op.op_id]
         return self.onchip_need[op.op_id] and self.builder.source(op.op_id) == "global"
 
     def _residency_note(self) -> str:
-        return (f"inter-op tensors: the shared residency rule (A-38), raw at {self.params.per_layer_bits} bits "
-                f"(A-10); X_(t-1), Y_(t-1) and Y_t of every MAC layer are DRAM-side state (a spilled MAC "
-                f"output is read from Y_t, not written twice)")
+        p = self.params
+        state = ["X_(t-1) read"] + (["X_t write"] if p.keep_input else []) + ["Y_(t-1) read"]
+        state += [f"Y_t write at {p.out_state_bits or p.per_layer_bits} bits"] if p.write_out_state else []
+        return (f"inter-op tensors: the shared residency rule (A-38), raw at {p.per_layer_bits} bits "
+                f"(A-10); per MAC layer DRAM-side state: {', '.join(state)}"
+                + (" (a spilled MAC output is read from Y_t, not written twice)" if self._out_is_state else ""))
 
     def _vector_state(self, step: int, op: OpRecord) -> tuple[list[Stream], list[Stream]]:
         """Raw tensors move every layer here, so vector ops need no signs or GroupNorm constants."""
@@ -562,3 +655,29 @@ class CambriconDPerLayer(CambriconD):
         if op.kind in _ACTS:
             return {"main": ("sfu", SfuWork("relu", elements))}
         return {"main": ("vector", VectorWork(op.kind, elements))}
+
+
+_FP16 = dict(weight_bits=16, attn_raw_bits=16, input_delta_bits=16, inlier_mult_units=33, outlier_mult_units=121)
+_DIFFY_PE = dict(pe_inlier_bits=5, inlier_mult_units=55, outlier_lanes=0, raw_on_inlier_passes=4)
+_DIFFY_DF = dict(per_layer_bits=16, keep_input=True, write_out_state=False)
+
+register_variant("cambricon_d.per_layer_fp16w", "cambricon_d.per_layer",
+                 "MHDiff's view with the paper's fp16 weights and raw operands (the pre-issue-19 per_layer)",
+                 **_FP16)
+register_variant("cambricon_d.diffy_df", "cambricon_d.per_layer",
+                 "DiffyDF (Cambricon-D Sec. 3.7, Fig. 6a): Diffy-style per-layer raw fp16 re-reads, Cambricon-D PE",
+                 **_FP16, **_DIFFY_DF)
+register_variant("cambricon_d.diffy_pe", "cambricon_d",
+                 "DiffyPE (Cambricon-D Sec. 3.7): sign-mask dataflow on a Diffy-like int5 PE without outliers (A-42, A-43)",
+                 **_DIFFY_PE)
+register_variant("cambricon_d.async_pe", "cambricon_d",
+                 "AsyncPE (Cambricon-D Sec. 3.7): sign mask, separate asynchronous outlier array (A-44)",
+                 outlier_array="async")
+register_variant("cambricon_d.diffy_all", "cambricon_d.per_layer",
+                 "DiffyAll (Cambricon-D Sec. 3.7): Diffy-style dataflow on the Diffy-like int5 PE",
+                 **{**_FP16, **_DIFFY_DF, **_DIFFY_PE})
+register_variant("cambricon_d.ditto_view", "cambricon_d.per_layer",
+                 "Ditto's reading of Cambricon-D (dataflows.md §6.7): 8-bit differences on int8 MACs, no zero "
+                 "skip or dynamic width, previous-frame re-reads (A-45)",
+                 group_size=1, outlier_lanes=0, inlier_mult_units=64, pe_inlier_bits=8, raw_on_inlier_passes=1,
+                 keep_input=True, out_state_bits=16)
