@@ -3,7 +3,6 @@ notes' (not invented); bad input is a one-line error; the JSON and figure are wr
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -45,9 +44,7 @@ def test_bad_input_is_one_line_exit_2(capsys):
 
 
 def _run(paper, tmp_path, capsys):
-    t = time.monotonic()
     assert main(["reproduce", paper, "--out", str(tmp_path), "--json", "--jobs", "2"]) == 0
-    took = time.monotonic() - t
     doc = json.loads(capsys.readouterr().out)
     saved = json.loads((tmp_path / f"{paper}-paper.json").read_text())
     assert saved["rows"] == doc["rows"]
@@ -61,12 +58,11 @@ def _run(paper, tmp_path, capsys):
         else:
             assert "not given" in row["paper_note"]
     assert set(doc["runs"]) == {r.label for r in PAPERS[paper].runs}
-    return doc, took
+    return doc
 
 
 def test_reproduce_cambricon_d_on_the_bundled_trace(tmp_path, capsys):
-    doc, took = _run("cambricon_d", tmp_path, capsys)
-    assert took < 60
+    doc = _run("cambricon_d", tmp_path, capsys)
     runs = doc["runs"]
     # the Diffy-style dataflow re-reads raw tensors: more DRAM than the sign mask, at equal PE
     assert runs["diffy_df"]["dram_bytes"] > runs["cambricon_d"]["dram_bytes"]
@@ -78,7 +74,6 @@ def test_reproduce_cambricon_d_on_the_bundled_trace(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("paper", ["mhdiff", "sqdm", "ditto"])
 def test_reproduce_each_paper_on_the_bundled_trace(paper, tmp_path, capsys):
-    doc, took = _run(paper, tmp_path, capsys)
-    assert took < 60
+    doc = _run(paper, tmp_path, capsys)
     base = doc["runs"][doc["baseline"]]
     assert base["speedup_vs_baseline"] == 1.0
