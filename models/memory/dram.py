@@ -331,7 +331,7 @@ class DramModel(MemoryModel):
                 self._drain_idle(arr)
             if txn.is_write:
                 if last - first < self._w_big:
-                    if self._wpend or self._reads_queued(arr):
+                    if self._reads_queued(first, last, arr):
                         return self._service_buffered(first, last, arr, arrival_ps, nbytes)
                 elif self._wpend:
                     self._drain_all(arr)
@@ -977,19 +977,53 @@ class DramModel(MemoryModel):
             first_cmd = first_data = done = arr
         return self._response(now_ps, first_cmd, first_data, done, 0, 0, 0, 0, 0, 0)
 
-    def _reads_queued(self, arr: int) -> bool:
-        """Whether some channel has a read whose column command is after clock arr."""
-        for st in self.channels:
+    def _reads_queued(self, first: int, last: int, arr: int) -> bool:
+        """Whether a channel that bursts first..last touch has a read whose column command is
+        after clock arr (after `_drain_idle`, only such channels hold buffered writes)."""
+        chans = self.channels
+        nch = len(chans)
+        touched = chans
+        if nch > 1 and self._fast:  # the channel is a low address field: its bursts' channels
+            if self._fast_col_low:
+                first, last = first // self._ncol, last // self._ncol
+            if last - first < nch - 1:
+                c0, c1 = first % nch, last % nch
+                touched = chans[c0:c1 + 1] if c0 <= c1 else chans[c0:] + chans[:c1 + 1]
+        for st in touched:
             q = st.q_rd
             if q and q[-1] > arr:
                 return True
         return False
 
-    def _drain(self, st: _Channel, k: int, arr: int):
-        """Time the k oldest buffered writes of channel st from clock arr, grouped by bank and
-        row; their misses, ACTs and refreshes go to the carry. Returns (first command, first
-        data, data end) in clocks."""
+    def _pop(self, st: _Channel, k: int):
+        """Take the k oldest buffered writes out of channel st: (st, runs) for `_drained`."""
         buf = st.wbuf
+        if len(buf) == 1 and buf[0][3] == k:  # common: one run, drained whole
+            b, row, g, cnt = buf.pop()
+            runs = ((b, row, g, cnt, True),)
+        else:
+            runs = self._take(buf, k)
+        st.wn -= k
+        if not st.wn:
+            st.w_arr = _NEG
+        self._wpend -= k
+        self._carry[0] += k
+        return st, runs
+
+    def _drained(self, work, arr: int):
+        """Time popped writes (`_pop`) from clock arr; their misses, ACTs and refreshes go to
+        the carry. Returns (first command, first data, data end) in clocks."""
+        s, fd, dn, mi, ac, rf = self._schedule(work, arr)
+        c = self._carry
+        c[1] += mi
+        c[2] += ac
+        c[3] += rf
+        return s, fd, dn
+
+    @staticmethod
+    def _take(buf, k: int):
+        """Remove the k oldest bursts of write buffer `buf`; their runs grouped by bank and row
+        (first appearance order)."""
         groups = {}
         left = k
         i = 0
@@ -1007,15 +1041,7 @@ class DramModel(MemoryModel):
             else:
                 x[3] += cnt
         del buf[:i]
-        st.wn -= k
-        self._wpend -= k
-        s, fd, dn, mi, ac, rf = self._schedule(((st, [tuple(x) for x in groups.values()]),), arr)
-        c = self._carry
-        c[0] += k
-        c[1] += mi
-        c[2] += ac
-        c[3] += rf
-        return s, fd, dn
+        return [tuple(x) for x in groups.values()]
 
     def _drain_idle(self, arr: int) -> None:
         """Drain each channel's buffered writes if its read queue ran empty by clock arr."""
@@ -1024,36 +1050,31 @@ class DramModel(MemoryModel):
                 q = st.q_rd
                 t = q[-1] if q else _NEG
                 if t <= arr:
-                    self._drain(st, st.wn, t if t > st.w_arr else st.w_arr)
+                    self._drained((self._pop(st, st.wn),), t if t > st.w_arr else st.w_arr)
 
     def _drain_all(self, arr: int):
         """Drain every channel's buffered writes from clock arr; (first command, first data,
         data end) over them, None where nothing was buffered."""
-        first_cmd = first_data = done = None
-        for st in self.channels:
-            if st.wn:
-                s, fd, dn = self._drain(st, st.wn, arr)
-                if first_cmd is None or s < first_cmd:
-                    first_cmd = s
-                if first_data is None or fd < first_data:
-                    first_data = fd
-                if done is None or dn > done:
-                    done = dn
-        return first_cmd, first_data, done
+        work = [self._pop(st, st.wn) for st in self.channels if st.wn]
+        return self._drained(work, arr) if work else (None, None, None)
 
     def _service_buffered(self, first: int, last: int, arr: int, arrival_ps: int, nbytes: int):
         """A write call into the channels' write buffers (`write_batching`)."""
         if self._fast:
             S = self._block
-            per = {}
-            for u in range(first // S, last // S + 1):
-                for st, runs in self._block_work(u, first, last, True):
-                    per.setdefault(st, []).extend(runs)
-            work = per.items()
+            u0, u1 = first // S, last // S
+            if u0 == u1:
+                work = self._block_work(u0, first, last, True)
+            else:
+                per = {}
+                for u in range(u0, u1 + 1):
+                    for st, runs in self._block_work(u, first, last, True):
+                        per.setdefault(st, []).extend(runs)
+                work = per.items()
         else:
             work = self._work(np.arange(first, last + 1, dtype=np.int64), True)
         hi, lo = self._w_hi, self._w_lo
-        first_cmd = first_data = done = None
+        own, old = [], []  # drains with some of this call's bursts, drains of older ones only
         for st, runs in work:
             n = 0
             buf = st.wbuf
@@ -1070,15 +1091,12 @@ class DramModel(MemoryModel):
                 k = st.wn - lo
             else:
                 continue
-            s, fd, dn = self._drain(st, k, arr)
-            if st.wn < n:  # some of this call's bursts were drained
-                if first_cmd is None or s < first_cmd:
-                    first_cmd = s
-                if first_data is None or fd < first_data:
-                    first_data = fd
-                if done is None or dn > done:
-                    done = dn
-        if first_cmd is None:  # accepted into the buffers
+            (own if k > st.wn - n else old).append(self._pop(st, k))
+        if old:
+            self._drained(old, arr)
+        if own:
+            first_cmd, first_data, done = self._drained(own, arr)
+        else:  # accepted into the buffers
             first_cmd = first_data = done = arr
         n = last - first + 1
         return self._response(arrival_ps, first_cmd, first_data, done, nbytes, n, n, 0, 0, 0,
