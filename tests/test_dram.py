@@ -218,12 +218,14 @@ def _state(m):
                     list(ch.act_ready), list(ch.col_ready), list(ch.bank_col), ch.last_col,
                     ch.last_grp, ch.last_wr, [list(a) for a in ch.act_t],
                     [list(a) for a in ch.act_g], list(ch.q_rd), list(ch.q_wr),
-                    [list(h) for h in ch.holes], ch.next_ref))
+                    [list(h) for h in ch.holes], ch.next_ref, [list(w) for w in ch.wbuf], ch.wn,
+                    ch.w_arr))
     return out
 
 
 def _pair(name, **params):
-    """(fast, general) models; fast.taken counts the calls its fast path serviced. The stream
+    """(fast, general) models; fast.taken counts the calls its fast path serviced (or its
+    write buffers took). The stream
     fast-forward (an approximation, tests/test_dram_fastforward.py) is off."""
     fast, slow = mem(name, **params), mem(name, **params)
     fast.set_exact()
@@ -237,6 +239,13 @@ def _pair(name, **params):
         return res
 
     fast._service_fast = counted
+    buffered = fast._service_buffered  # writes into the buffers (`write_batching`) decode fast too
+
+    def counted_buffered(*args):
+        fast.taken += 1
+        return buffered(*args)
+
+    fast._service_buffered = counted_buffered
     return fast, slow
 
 
@@ -446,3 +455,83 @@ def test_bank_group_slots_inside_runs_lpddr5():
     tccd_l_rate = m.peak_bandwidth_gbps() * m.burst_ck / p.tccd_l_ck
     assert bw[False] <= tccd_l_rate * 1.02
     assert bw[True] > tccd_l_rate * 1.3
+
+
+# ---------------------------------------------------------------- write batching
+def _closed_loop(m, addr, writes, outstanding=32, nbytes=64):
+    """Host with `outstanding` requests in flight, then `flush`; (GB/s up to the last data end,
+    responses, flush response)."""
+    import heapq
+    pending, now, last, out = [], 0, 0, []
+    for a, w in zip(addr.tolist(), writes.tolist()):
+        if len(pending) >= outstanding:
+            now = max(now, heapq.heappop(pending))
+        r = m.service(Transaction(WRITE if w else READ, a, nbytes), now)
+        heapq.heappush(pending, r.done_ps)
+        out.append(r)
+        last = max(last, r.done_ps)
+    f = m.flush(now)
+    return len(addr) * nbytes / (max(last, f.done_ps) / 1000), out, f
+
+
+@pytest.mark.parametrize("name", ["ddr4-3200", "lpddr4-3200-4ch", "lpddr5-6400", "hbm2-2000-8ch"])
+@pytest.mark.parametrize("pattern", ["seq", "random"])
+def test_write_batching_physical_bounds(name, pattern):
+    """2:1 mixes: batching turns the bus around once per batch, so it beats in-order service;
+    never above peak x (1 - tRFC/tREFI) (with the final flush's data); every burst's row hit or
+    miss and every write's bytes are reported exactly once."""
+    n = 3000
+    m = mem(name)
+    addr, _ = dram_cmd.make_requests(pattern, n, 64, m.capacity_bytes(), 0)
+    writes = np.arange(n) % 3 == 2
+    bw, out, f = _closed_loop(m, addr, writes)
+    bw_off, _, _ = _closed_loop(mem(name, write_batching=False), addr, writes)
+    p = m.params
+    assert bw <= m.peak_bandwidth_gbps() * (1 - p.trfc_ck / p.trefi_ck) * 1.01
+    assert bw > 1.05 * bw_off, (bw, bw_off)
+    rows = sum(r.row_hits + r.row_misses for r in out) + f.row_hits + f.row_misses
+    assert rows == n * max(1, 64 // m.burst_bytes)  # aligned 64 B requests
+    assert m._wpend == 0 and all(st.wn == 0 and not st.wbuf for st in m.channels)
+    assert sum(r.nbytes for r in out) == n * 64 and f.nbytes == 0
+    # a buffered write completes when accepted: at its arrival (clock edge, no controller delay)
+    acc = [r for r, w in zip(out, writes) if w and r.done_ps - r.accept_ps <= p.tck_ps]
+    assert len(acc) > n // 6
+
+
+@pytest.mark.parametrize("name", ["ddr4-3200", "lpddr4-3200-4ch", "lpddr5-6400"])
+def test_write_batching_leaves_read_and_write_only_streams_alone(name):
+    """Read-only and write-only streams: no write waits for a read, so batching changes no
+    response; a write-only stream stays near its column-spacing bound."""
+    for write in (False, True):
+        on, off = mem(name), mem(name, write_batching=False)
+        addr, _ = dram_cmd.make_requests("seq", 2000, 64, on.capacity_bytes(), 0)
+        writes = np.full(2000, write)
+        bw, r_on, _ = _closed_loop(on, addr, writes)
+        _, r_off, _ = _closed_loop(off, addr, writes)
+        assert r_on == r_off
+    seq_b, _ = _bounds(on)
+    assert 0.9 * seq_b <= bw <= on.peak_bandwidth_gbps() * 1.01
+
+
+def test_write_batching_watermarks():
+    """Reads queued: writes wait in the buffer until the high watermark, then a drain leaves the
+    newest low-watermark bursts; a write call longer than the buffers is timed in its call."""
+    m = mem("ddr4-3200", refresh_enabled=False)
+    hi, lo = m._w_hi, m._w_lo
+    assert (hi, lo) == (26, 6)  # 0.8 and 0.2 of 32
+    m.service(Transaction(READ, 0, 64 * 200), 0)  # a long read keeps the read queue busy
+    rs = row_stride(m)
+    for k in range(hi - 1):
+        r = m.service(Transaction(WRITE, 3 * rs + 64 * k, 64), 1000 + k)
+        assert r.done_ps <= r.accept_ps + m.params.tck_ps and r.row_hits + r.row_misses == 0
+    assert m._wpend == hi - 1
+    r = m.service(Transaction(WRITE, 3 * rs + 64 * hi, 64), 2000)
+    assert m._wpend == lo and r.row_hits + r.row_misses == hi - lo
+    big = m.service(Transaction(WRITE, 5 * rs, 64 * 33), 3000)
+    assert m._wpend == 0 and big.row_hits + big.row_misses == lo + 33
+    assert big.done_ps > r.done_ps
+
+
+def test_write_watermarks_must_be_ordered():
+    with pytest.raises(ConfigError):
+        mem("ddr4-3200", write_high_watermark_frac=0.2, write_low_watermark_frac=0.5)

@@ -18,7 +18,10 @@ Timing rules (all in memory clocks, commands on clock edges; per channel):
 - data occupies [col + CL (CWL), + BL/2) on the channel's data bus;
 - all-bank refresh every tREFI: banks are precharged, the channel is blocked tRFC, rows close.
 Simplifications (documented, deliberate): no command-bus contention, no rank-to-rank switch
-delay, no power-down, no write batching across calls; calls are serviced in arrival order.
+delay, no power-down; calls are serviced in arrival order, except that writes wait in
+per-channel write buffers and are drained in batches (`write_batching`; see `flush`). A drain
+is timed when a call triggers it, after the bursts already timed (it does not preempt reads
+queued before it); a write completes when accepted into the buffer.
 
 Stream fast-forward (`stream_sample_bytes`, `_service_stream`): a long contiguous call is timed
 exactly for a head sample and its last row block, the whole blocks between extrapolated at the
@@ -167,6 +170,26 @@ class DramParams:
     remembers as many bus gaps as a queue holds bursts (the oldest is forgotten)."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
+    write_batching: bool = attrs.field(default=True, converter=bool)
+    """True (default): a channel buffers up to `write_queue_depth` write bursts and drains them
+    in batches, as the controllers of Ramulator 2 and DRAMsim3 do, so the bus turns around once
+    per batch. A write completes when accepted into the buffer (when drained in its own call:
+    at that drain's end). A channel drains all its buffered writes as soon as no read is queued
+    there (at the last queued read's column command, or at once), else the oldest down to the
+    low watermark once the buffer reaches the high one; drained writes are grouped by bank and
+    row (first appearance order). A write call longer than all buffers together
+    (`write_queue_depth` x channels bursts) is timed in full in its call, after the buffered
+    ones. Gathers (`service_addresses`) are not buffered. Buffered writes' bytes and per-bit
+    energy count in their own call; their row hits, misses, ACT and refresh energy in the call
+    that drains them (`flush` drains the rest). False: every call is timed in arrival order."""
+    write_high_watermark_frac: float = attrs.field(default=0.8, converter=float,
+                                                   metadata=bounds(gt=0, le=1))
+    """Fraction of `write_queue_depth` (rounded up) at which a write drain starts while reads are
+    queued (Ramulator 2: 0.8)."""
+    write_low_watermark_frac: float = attrs.field(default=0.2, converter=float,
+                                                  metadata=bounds(ge=0, le=1))
+    """Fraction of `write_queue_depth` (rounded down) of newest writes a drain leaves buffered
+    (Ramulator 2: 0.2); below the high watermark."""
     stream_sample_bytes: int = attrs.field(default=65536, converter=int, validator=_nonneg,
                                            metadata=bounds(le=1 << 40))
     """Stream fast-forward: a contiguous transaction longer than this (plus its last row block)
@@ -184,6 +207,16 @@ class DramParams:
     ref_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
                                      metadata=bounds(le=1e9))
 
+    def __attrs_post_init__(self):
+        q = self.write_queue_depth
+        if not (0 <= self.write_low_watermark_frac and self.write_high_watermark_frac <= 1
+                and math.floor(self.write_low_watermark_frac * q)
+                < math.ceil(self.write_high_watermark_frac * q)):
+            raise ConfigError(
+                f"write watermarks: need 0 <= write_low_watermark_frac "
+                f"({self.write_low_watermark_frac}) < write_high_watermark_frac "
+                f"({self.write_high_watermark_frac}) <= 1 (in whole bursts of {q})")
+
 
 class _Channel:
     """Mutable state of one channel: banks, column-bus timeline, ACT history, queues, refresh.
@@ -194,7 +227,7 @@ class _Channel:
 
     __slots__ = ("open_row", "act_ck", "pre_ready", "act_ready", "col_ready", "bank_col",
                  "last_col", "last_grp", "last_wr", "holes", "act_t", "act_g", "q_rd", "q_wr",
-                 "next_ref")
+                 "next_ref", "wbuf", "wn", "w_arr")
 
     def __init__(self, nbanks: int, ranks: int, trefi_ck: int):
         self.open_row = [-1] * nbanks
@@ -212,6 +245,9 @@ class _Channel:
         self.q_rd = []                     # sorted: the queue_depth latest column times
         self.q_wr = []
         self.next_ref = trefi_ck
+        self.wbuf = []                     # buffered write runs, oldest first: [bank, row, grp, count]
+        self.wn = 0                        # buffered write bursts
+        self.w_arr = _NEG                  # arrival of the newest buffered write
 
 
 class DramModel(MemoryModel):
@@ -254,6 +290,12 @@ class DramModel(MemoryModel):
         # bus gaps remembered per channel (the oldest is forgotten): as many as a queue holds bursts
         self._max_holes = max(p.read_queue_depth, p.write_queue_depth)
         self._rrd_faw = (p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck)
+        self._batch = p.write_batching
+        self._w_hi = math.ceil(p.write_high_watermark_frac * p.write_queue_depth)
+        self._w_lo = math.floor(p.write_low_watermark_frac * p.write_queue_depth)
+        self._w_big = p.write_queue_depth * p.channels  # longer write calls: timed in full
+        self._wpend = 0  # buffered write bursts, all channels
+        self._carry = [0, 0, 0, 0]  # drained, not yet reported: bursts, misses, ACTs, refreshes
         self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
@@ -283,6 +325,16 @@ class DramModel(MemoryModel):
         bb = self.burst_bytes
         first = addr // bb
         last = (addr + nbytes - 1) // bb
+        if self._batch and (self._wpend or txn.is_write):
+            arr = self._arrival_ck(arrival_ps)
+            if self._wpend:
+                self._drain_idle(arr)
+            if txn.is_write:
+                if last - first < self._w_big:
+                    if self._reads_queued(first, last, arr):
+                        return self._service_buffered(first, last, arr, arrival_ps, nbytes)
+                elif self._wpend:
+                    self._drain_all(arr)
         if self._fast:
             res = self._service_fast(first, last, bool(txn.is_write), arrival_ps, nbytes)
             if res is not None:
@@ -299,6 +351,8 @@ class DramModel(MemoryModel):
         addr = np.asarray(addresses, dtype=np.int64)
         wr = np.asarray(is_write, dtype=bool)
         self._serviced_bytes += len(addr) * self.burst_bytes
+        if self._wpend:
+            self._drain_all(self._arrival_ck(arrival_ps))
         return self._service_bursts(addr // self.burst_bytes, wr if wr.ndim else bool(wr),
                                     arrival_ps, len(addr) * self.burst_bytes)
 
@@ -318,19 +372,41 @@ class DramModel(MemoryModel):
         p = self.params
         return math.ceil(arrival_ps / p.tck_ps - 1e-9) + p.ctrl_delay_ck
 
-    def _response(self, arrival_ps, start, first_data, done, nbytes, n, n_wr, misses, acts, refs):
+    def _response(self, arrival_ps, start, first_data, done, nbytes, n, n_wr, misses, acts, refs,
+                  n_rows=None):
+        """Response of a call of n bursts (n_wr writes); `n_rows` of them (default n) get their
+        row hits counted here; drained writes not yet reported are added."""
         p = self.params
         tck = p.tck_ps
+        if n_rows is None:
+            n_rows = n
+        c = self._carry
+        if c[0]:
+            n_rows += c[0]
+            misses += c[1]
+            acts += c[2]
+            refs += c[3]
+            self._carry = [0, 0, 0, 0]
         energy = (acts * p.act_energy_pj + refs * p.ref_energy_pj
                   + self.burst_bytes * 8 * (n_wr * p.wr_energy_pj_per_bit
                                             + (n - n_wr) * p.rd_energy_pj_per_bit))
         return MemoryResponse(
             max(int(arrival_ps), math.ceil(start * tck - 1e-6)),
             math.ceil(first_data * tck - 1e-6), math.ceil(done * tck - 1e-6),
-            nbytes, n - misses, misses, energy)
+            nbytes, n_rows - misses, misses, energy)
 
     def _service_bursts(self, bursts, wr, arrival_ps: int, nbytes: int) -> MemoryResponse:
         """General path: decode, FR-FCFS order per channel, runs of one (bank, row, dir), schedule."""
+        start, first_data, done, misses, acts, refs = self._schedule(
+            self._work(bursts, wr), self._arrival_ck(arrival_ps))
+        n = len(bursts)
+        per_wr = not isinstance(wr, bool)
+        n_wr = int(np.count_nonzero(wr)) if per_wr else (n if wr else 0)
+        return self._response(arrival_ps, start, first_data, done, nbytes, n, n_wr, misses,
+                              acts, refs)
+
+    def _work(self, bursts, wr):
+        """[(channel state, runs [(bank, row, grp, count, wr)])] of `bursts` in FR-FCFS order."""
         p = self.params
         f = self._decode(bursts)
         bank = f["bank"]
@@ -341,7 +417,6 @@ class DramModel(MemoryModel):
             grp = grp + f["rank"] * p.bank_groups
             bank = bank + f["rank"] * self.banks_per_rank
         row = f["row"]
-        arr = self._arrival_ck(arrival_ps)
         per_wr = not isinstance(wr, bool)
         if p.channels == 1:
             parts = [(0, slice(None))]
@@ -372,11 +447,7 @@ class DramModel(MemoryModel):
             else:
                 runs = ((int(b[0]), int(r[0]), int(g[0]), 1, bool(w[0])),)
             work.append((self.channels[c], runs))
-        start, first_data, done, misses, acts, refs = self._schedule(work, arr)
-        n = len(bursts)
-        n_wr = int(np.count_nonzero(wr)) if per_wr else (n if wr else 0)
-        return self._response(arrival_ps, start, first_data, done, nbytes, n, n_wr, misses,
-                              acts, refs)
+        return work
 
     # ------------------------------------------------------------------ fast path
     # A contiguous single-direction `service` call under a mapping whose least significant
@@ -879,6 +950,14 @@ class DramModel(MemoryModel):
             self.refreshes += irefs
             refs += irefs
         n = last - first + 1  # as `_response`, inline
+        n_rows = n
+        c = self._carry
+        if c[0]:  # drained writes not yet reported
+            n_rows += c[0]
+            misses += c[1]
+            acts += c[2]
+            refs += c[3]
+            self._carry = [0, 0, 0, 0]
         e_act, e_ref, bits, e_wr, e_rd = self._energy
         energy = (acts * e_act + refs * e_ref
                   + bits * ((n * e_wr + 0 * e_rd) if wr else (0 * e_wr + n * e_rd)))
@@ -886,7 +965,142 @@ class DramModel(MemoryModel):
         a = int(arrival_ps)
         return MemoryResponse(a if a > x else x,
                               math.ceil(first_data * tck - 1e-6), math.ceil(done * tck - 1e-6),
-                              nbytes, n - misses, misses, energy)
+                              nbytes, n_rows - misses, misses, energy)
+
+    # ------------------------------------------------------------------ write batching
+    def flush(self, now_ps: int) -> MemoryResponse:
+        """Drain every buffered write (no earlier than `now_ps`): the run's end. The response
+        carries the drained writes' row hits, misses and ACT / refresh energy (no bytes)."""
+        arr = self._arrival_ck(now_ps)
+        first_cmd, first_data, done = self._drain_all(arr)
+        if first_cmd is None:
+            first_cmd = first_data = done = arr
+        return self._response(now_ps, first_cmd, first_data, done, 0, 0, 0, 0, 0, 0)
+
+    def _reads_queued(self, first: int, last: int, arr: int) -> bool:
+        """Whether a channel that bursts first..last touch has a read whose column command is
+        after clock arr (after `_drain_idle`, only such channels hold buffered writes)."""
+        chans = self.channels
+        nch = len(chans)
+        touched = chans
+        if nch > 1 and self._fast:  # the channel is a low address field: its bursts' channels
+            if self._fast_col_low:
+                first, last = first // self._ncol, last // self._ncol
+            if last - first < nch - 1:
+                c0, c1 = first % nch, last % nch
+                touched = chans[c0:c1 + 1] if c0 <= c1 else chans[c0:] + chans[:c1 + 1]
+        for st in touched:
+            q = st.q_rd
+            if q and q[-1] > arr:
+                return True
+        return False
+
+    def _pop(self, st: _Channel, k: int):
+        """Take the k oldest buffered writes out of channel st: (st, runs) for `_drained`."""
+        buf = st.wbuf
+        if len(buf) == 1 and buf[0][3] == k:  # common: one run, drained whole
+            b, row, g, cnt = buf.pop()
+            runs = ((b, row, g, cnt, True),)
+        else:
+            runs = self._take(buf, k)
+        st.wn -= k
+        if not st.wn:
+            st.w_arr = _NEG
+        self._wpend -= k
+        self._carry[0] += k
+        return st, runs
+
+    def _drained(self, work, arr: int):
+        """Time popped writes (`_pop`) from clock arr; their misses, ACTs and refreshes go to
+        the carry. Returns (first command, first data, data end) in clocks."""
+        s, fd, dn, mi, ac, rf = self._schedule(work, arr)
+        c = self._carry
+        c[1] += mi
+        c[2] += ac
+        c[3] += rf
+        return s, fd, dn
+
+    @staticmethod
+    def _take(buf, k: int):
+        """Remove the k oldest bursts of write buffer `buf`; their runs grouped by bank and row
+        (first appearance order)."""
+        groups = {}
+        left = k
+        i = 0
+        while left:
+            b, row, g, cnt = buf[i]
+            if cnt > left:
+                buf[i][3] = cnt - left
+                cnt = left
+            else:
+                i += 1
+            left -= cnt
+            x = groups.get((b, row))
+            if x is None:
+                groups[(b, row)] = [b, row, g, cnt, True]
+            else:
+                x[3] += cnt
+        del buf[:i]
+        return [tuple(x) for x in groups.values()]
+
+    def _drain_idle(self, arr: int) -> None:
+        """Drain each channel's buffered writes if its read queue ran empty by clock arr."""
+        for st in self.channels:
+            if st.wn:
+                q = st.q_rd
+                t = q[-1] if q else _NEG
+                if t <= arr:
+                    self._drained((self._pop(st, st.wn),), t if t > st.w_arr else st.w_arr)
+
+    def _drain_all(self, arr: int):
+        """Drain every channel's buffered writes from clock arr; (first command, first data,
+        data end) over them, None where nothing was buffered."""
+        work = [self._pop(st, st.wn) for st in self.channels if st.wn]
+        return self._drained(work, arr) if work else (None, None, None)
+
+    def _service_buffered(self, first: int, last: int, arr: int, arrival_ps: int, nbytes: int):
+        """A write call into the channels' write buffers (`write_batching`)."""
+        if self._fast:
+            S = self._block
+            u0, u1 = first // S, last // S
+            if u0 == u1:
+                work = self._block_work(u0, first, last, True)
+            else:
+                per = {}
+                for u in range(u0, u1 + 1):
+                    for st, runs in self._block_work(u, first, last, True):
+                        per.setdefault(st, []).extend(runs)
+                work = per.items()
+        else:
+            work = self._work(np.arange(first, last + 1, dtype=np.int64), True)
+        hi, lo = self._w_hi, self._w_lo
+        own, old = [], []  # drains with some of this call's bursts, drains of older ones only
+        for st, runs in work:
+            n = 0
+            buf = st.wbuf
+            for b, row, g, cnt, _w in runs:
+                buf.append([b, row, g, cnt])
+                n += cnt
+            st.wn += n
+            self._wpend += n
+            st.w_arr = arr
+            q = st.q_rd
+            if not q or q[-1] <= arr:
+                k = st.wn  # no read queued: drain now
+            elif st.wn >= hi:
+                k = st.wn - lo
+            else:
+                continue
+            (own if k > st.wn - n else old).append(self._pop(st, k))
+        if old:
+            self._drained(old, arr)
+        if own:
+            first_cmd, first_data, done = self._drained(own, arr)
+        else:  # accepted into the buffers
+            first_cmd = first_data = done = arr
+        n = last - first + 1
+        return self._response(arrival_ps, first_cmd, first_data, done, nbytes, n, n, 0, 0, 0,
+                              n_rows=0)
 
     # ------------------------------------------------------------------ scheduling
     def _frfcfs(self, st: _Channel, bank, row, window: int):
