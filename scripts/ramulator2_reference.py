@@ -184,7 +184,7 @@ def drive(model, addr, writes, limit: int) -> dict:
 
 
 def stream(preset: str, pat: str, n: int, wr: str):
-    m = create_memory_model(preset)
+    m = create_memory_model(preset, {"write_batching": True})  # the reference's write queue
     addr, _ = make_requests(pat, n, REQ, m.capacity_bytes(), 0)
     writes = (np.arange(n) % 3 == 2) if wr == "2:1" else np.zeros(n, bool)
     return m, addr, writes

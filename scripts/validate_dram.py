@@ -197,7 +197,7 @@ def ramulator2_section() -> list[str]:
                    f" | {qb:.3f}{bad_b} | {r['avg_read_latency_ns']:.1f} | "
                    f"{o['avg_read_latency_ns']:.1f} | {ql:.3f}{bad_l} |")
     out += ["", "2:1 mixes: both sides buffer writes (32 per channel) and drain them between the "
-            "0.2 / 0.8 watermarks (`write_batching`, on by default; off, every call in arrival "
+            "0.2 / 0.8 watermarks (`write_batching`, on for these comparisons; off by default in replays, where every call is served in arrival "
             "order: DDR4 seq 2:1 0.40, random 0.89, LPDDR5 seq 0.375, random 0.80 of Ramulator 2). "
             "Semantics that still differ: Ramulator 2 calls a write back at its WR command, so "
             "buffered writes hold some of its host's 32 slots (fewer reads in flight: lower read "
@@ -241,8 +241,9 @@ def section(n: int) -> str:
             "lifts that (`rochrababgco` does not: like the default it keeps the bank group "
             "just above the column, the default's bank group being the low bank bits), and so does `bank_group_gaps=true` where several banks "
             "are in flight. The 2:1 mix pays read/write turnarounds "
-            "(tRTW, CWL + BL/2 + tWTR), once per drained write batch (`write_batching`), that the "
-            "bound leaves out; its writes complete when accepted into the write buffer. `hbm2-2000-8ch` random is "
+            "(tRTW, CWL + BL/2 + tWTR) that the bound leaves out: at every switch in arrival "
+            "order (the replays' default), once per drained batch with `write_batching` (writes "
+            "then complete when accepted into the write buffer). `hbm2-2000-8ch` random is "
             "host-bound: 64 outstanding 64 B requests over ~65 ns cannot fill 16 pseudo "
             "channels (Little's law)."] + dramsim3_section() + ramulator2_section() + [END]
     return "\n".join(out) + "\n"

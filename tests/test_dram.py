@@ -284,8 +284,8 @@ def _random_calls(rng, m, n, max_bytes=1 << 18, region=None):
 @pytest.mark.parametrize("policy", ["open", "closed"])
 def test_fast_path_equals_general_path(name, policy):
     rng = np.random.default_rng([zlib.crc32(name.encode()), policy == "open"])
-    for refresh in (True, False):
-        fast, slow = _pair(name, page_policy=policy, refresh_enabled=refresh)
+    for refresh, batching in ((True, False), (False, False), (True, True)):
+        fast, slow = _pair(name, page_policy=policy, refresh_enabled=refresh, write_batching=batching)
         assert fast._fast
         _run_pair(fast, slow, _random_calls(rng, fast, 50))
         assert fast.taken == 50  # the default mapping never needs FR-FCFS reordering here
@@ -481,7 +481,7 @@ def test_write_batching_physical_bounds(name, pattern):
     never above peak x (1 - tRFC/tREFI) (with the final flush's data); every burst's row hit or
     miss and every write's bytes are reported exactly once."""
     n = 3000
-    m = mem(name)
+    m = mem(name, write_batching=True)
     addr, _ = dram_cmd.make_requests(pattern, n, 64, m.capacity_bytes(), 0)
     writes = np.arange(n) % 3 == 2
     bw, out, f = _closed_loop(m, addr, writes)
@@ -503,7 +503,7 @@ def test_write_batching_leaves_read_and_write_only_streams_alone(name):
     """Read-only and write-only streams: no write waits for a read, so batching changes no
     response; a write-only stream stays near its column-spacing bound."""
     for write in (False, True):
-        on, off = mem(name), mem(name, write_batching=False)
+        on, off = mem(name, write_batching=True), mem(name, write_batching=False)
         addr, _ = dram_cmd.make_requests("seq", 2000, 64, on.capacity_bytes(), 0)
         writes = np.full(2000, write)
         bw, r_on, _ = _closed_loop(on, addr, writes)
@@ -516,7 +516,7 @@ def test_write_batching_leaves_read_and_write_only_streams_alone(name):
 def test_write_batching_watermarks():
     """Reads queued: writes wait in the buffer until the high watermark, then a drain leaves the
     newest low-watermark bursts; a write call longer than the buffers is timed in its call."""
-    m = mem("ddr4-3200", refresh_enabled=False)
+    m = mem("ddr4-3200", refresh_enabled=False, write_batching=True)
     hi, lo = m._w_hi, m._w_lo
     assert (hi, lo) == (26, 6)  # 0.8 and 0.2 of 32
     m.service(Transaction(READ, 0, 64 * 200), 0)  # a long read keeps the read queue busy

@@ -170,8 +170,10 @@ class DramParams:
     remembers as many bus gaps as a queue holds bursts (the oldest is forgotten)."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
-    write_batching: bool = attrs.field(default=True, converter=bool)
-    """True (default): a channel buffers up to `write_queue_depth` write bursts and drains them
+    write_batching: bool = attrs.field(default=False, converter=bool)
+    """Off by default (every call in arrival order, a plain JEDEC reading) until the replay
+    records drained writes' bus time and drains the buffers at the run's end; the comparisons
+    with Ramulator 2 and DRAMsim3 (`scripts/validate_dram.py`) turn it on. True: a channel buffers up to `write_queue_depth` write bursts and drains them
     in batches, as the controllers of Ramulator 2 and DRAMsim3 do, so the bus turns around once
     per batch. A write completes when accepted into the buffer (when drained in its own call:
     at that drain's end). A channel drains all its buffered writes as soon as no read is queued
