@@ -12,7 +12,7 @@ from models.errors import ConfigError
 from tlm import ElaborationError
 from workloads.errors import TraceError
 
-COMMANDS = ("replay", "layer", "compare", "sweep", "reproduce", "designs", "plot", "trace", "dram")
+COMMANDS = ("replay", "layer", "compare", "sweep", "reproduce", "quality", "designs", "plot", "trace", "dram")
 USER_ERRORS = (ConfigError, TraceError, ElaborationError, FileNotFoundError)
 
 

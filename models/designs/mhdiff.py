@@ -103,6 +103,67 @@ class MhdiffParams:
     `raw.int4_outlier_frac` (reported in the notes)."""
 
 
+def first_layer(ops: list[OpRecord]) -> OpRecord | None:
+    """The first layer of a step: the first conv reading the network input (else the first conv)."""
+    return next((op for op in ops if op.kind == "conv2d" and not op.preds),
+                next((op for op in ops if op.kind == "conv2d"), None))
+
+
+def layer_shape(op: OpRecord) -> tuple[int, ...]:
+    """(r, s, stride, pad, h, w, out_h, out_w) of a conv, or of a linear as 1×1 over tokens."""
+    if op.kind == "conv2d":
+        return op.r, op.s, op.stride, op.pad, op.h, op.w, op.out_h, op.out_w
+    return 1, 1, 1, 0, op.h * op.w, 1, op.h * op.w, 1
+
+
+def step_masks(p: MhdiffParams, ops: list[OpRecord], first_op: int,
+               l1: np.ndarray | None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """One step's focal masks, conv/linear op id → (input mask (n, h, w), output-position mask),
+    from the first layer's L1 map `l1` (None: no prediction, every pixel focal). The bitmask
+    thresholds `l1` against `p.bias`; each conv/linear fine-tunes its input mask by its footprint
+    (A-18); vector ops carry masks through (OR over inputs, resampling); ops without a mask
+    (time embedding, attention matmuls) are absent (all focal). Read by the timing model and by
+    `workloads.numerics.mhdiff` alike."""
+    layers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    masks: dict[int, np.ndarray | None] = {}
+    for op in ops:
+        if op.kind in ("conv2d", "linear"):
+            r, s, stride, pad, h, w, oh, ow = layer_shape(op)
+            if op.op_id == first_op:
+                in_mask = None if l1 is None else first_layer_mask(l1, op.c, p.bias, p.l1_norm)
+            elif op.preds and masks.get(op.preds[0]) is not None:
+                in_mask = fit_mask(masks[op.preds[0]], op.n, h, w, p.mask_rule)
+            else:
+                in_mask = None
+            if in_mask is None:
+                masks[op.op_id] = None
+                continue
+            focal_in = in_mask.reshape(op.n, h, w)
+            focal_out = footprint_mask(focal_in, r, s, stride, pad, oh, ow, p.mask_rule)
+            layers[op.op_id] = (focal_in, focal_out)
+            masks[op.op_id] = focal_out.reshape(op.n, op.out_h, op.out_w)
+        elif op.is_mac:
+            masks[op.op_id] = masks.get(op.preds[0]) if op.preds else None
+        else:
+            masks[op.op_id] = _combine(op, masks, p.mask_rule)
+    return layers
+
+
+def _combine(op: OpRecord, masks, rule: str) -> np.ndarray | None:
+    """Mask of a vector op's output: OR of its inputs' masks on its output grid; inputs with
+    no spatial mask (time embedding) are ignored when another input has one."""
+    out = None
+    for pr in op.preds:
+        m = masks.get(pr)
+        if m is None:
+            continue
+        m = fit_mask(m, op.n, op.out_h, op.out_w, rule)
+        if m is None:
+            continue
+        out = m if out is None else out | m
+    return out
+
+
 @attrs.frozen
 class _Packing:
     """One packing of an (image, output-row tile): vectors, peripheral positions, the unpacked
@@ -191,8 +252,7 @@ class Mhdiff(Design):
         self._compact = {}
         super().prepare(trace)
         self.n_steps = trace.n_steps
-        first = next((op for op in trace.ops if op.kind == "conv2d" and not op.preds),
-                     next((op for op in trace.ops if op.kind == "conv2d"), None))
+        first = first_layer(trace.ops)
         self.first_op = first.op_id if first is not None else -1
         self.fm_bytes = int(first.in_elems * p.prev_fm_bytes) if (first is not None and p.bitmask) else 0
         self.prev_base = [self.addr.alloc(self.fm_bytes), self.addr.alloc(self.fm_bytes)]
@@ -232,66 +292,18 @@ class Mhdiff(Design):
 
     # ---------------------------------------------------------------- masks (per step)
     def begin_step(self, trace: Trace, step: int) -> Iterator:
-        """The step's masks: per conv/linear its input and output-position masks (None: no
-        spatial mask, all focal), carried through vector ops and concats."""
+        """The step's masks (`step_masks`): per conv/linear its input and output-position masks."""
         self._st = st = trace.step(step)
         self._layer: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if not self.params.bitmask:
             return iter(())
-        masks: dict[int, np.ndarray | None] = {}
-        rule = self.params.mask_rule
-        for op in trace.ops:
-            if op.kind in ("conv2d", "linear"):
-                in_mask = self._in_mask(step, st, op, masks)
-                if in_mask is None:
-                    masks[op.op_id] = None
-                    continue
-                r, s, stride, pad, h, w, oh, ow = self._shape(op)
-                focal_in = in_mask.reshape(op.n, h, w)
-                focal_out = footprint_mask(focal_in, r, s, stride, pad, oh, ow, rule)
-                self._layer[op.op_id] = (focal_in, focal_out)
-                masks[op.op_id] = focal_out.reshape(op.n, op.out_h, op.out_w)
-            elif op.is_mac:
-                masks[op.op_id] = masks.get(op.preds[0]) if op.preds else None
-            else:
-                masks[op.op_id] = self._combine(op, masks)
+        l1 = st.arrays.get("mhd.l1_map", {}).get(self.first_op) if step > 0 else None
+        if step > 0 and l1 is None:
+            self._no_l1.add(step)
+        self._layer = step_masks(self.params, trace.ops, self.first_op, l1)
         return iter(())
 
-    @staticmethod
-    def _shape(op: OpRecord) -> tuple[int, ...]:
-        """(r, s, stride, pad, h, w, out_h, out_w) of a conv, or of a linear as 1×1 over tokens."""
-        if op.kind == "conv2d":
-            return op.r, op.s, op.stride, op.pad, op.h, op.w, op.out_h, op.out_w
-        return 1, 1, 1, 0, op.h * op.w, 1, op.h * op.w, 1
-
-    def _combine(self, op: OpRecord, masks) -> np.ndarray | None:
-        """Mask of a vector op's output: OR of its inputs' masks on its output grid; inputs with
-        no spatial mask (time embedding) are ignored when another input has one."""
-        out = None
-        for pr in op.preds:
-            m = masks.get(pr)
-            if m is None:
-                continue
-            m = fit_mask(m, op.n, op.out_h, op.out_w, self.params.mask_rule)
-            if m is None:
-                continue
-            out = m if out is None else out | m
-        return out
-
-    def _in_mask(self, step: int, st: StepStats, op: OpRecord, masks) -> np.ndarray | None:
-        p = self.params
-        if op.op_id == self.first_op:
-            if step == 0:
-                return None
-            l1 = st.arrays.get("mhd.l1_map", {}).get(op.op_id)
-            if l1 is None:
-                self._no_l1.add(step)
-                return None
-            return first_layer_mask(l1, op.c, p.bias, p.l1_norm)
-        if not op.preds or masks.get(op.preds[0]) is None:
-            return None
-        h, w = self._shape(op)[4:6]
-        return fit_mask(masks[op.preds[0]], op.n, h, w, p.mask_rule)
+    _shape = staticmethod(layer_shape)
 
     def _need(self, step: int, op: OpRecord) -> np.ndarray:
         arr = self._st.arrays.get("mhd.int8_need", {}).get(op.op_id)

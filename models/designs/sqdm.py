@@ -113,6 +113,18 @@ class SqdmParams:
     """Bytes per partial-sum accumulator in the output buffer (int32 / fp32)."""
 
 
+def precision_classes(p: SqdmParams, ops: list[OpRecord]) -> list[str]:
+    """Per op its precision class: `mx` (MXINT8, ops of the first/last `mx_edge_blocks` blocks
+    holding a conv2d), `int4`, or `p.precision` when that is not int4. Read by the timing model
+    and by `workloads.numerics.sqdm` alike."""
+    if p.precision != "int4":
+        return [p.precision] * len(ops)
+    conv_blocks = sorted({op.block for op in ops if op.kind == "conv2d"})
+    n = p.mx_edge_blocks
+    edge = set(conv_blocks[:n]) | set(conv_blocks[-n:]) if n else set()
+    return ["mx" if op.block in edge else "int4" for op in ops]
+
+
 @attrs.define
 class _StepOp:
     """One eligible op's labels at the current step, as prefix sums over its input channels."""
@@ -220,13 +232,7 @@ class Sqdm(Design):
 
     # ---- static per-run analysis ---------------------------------------------------------
     def _classes(self, ops: list[OpRecord]) -> list[str]:
-        p = self.params
-        if p.precision != "int4":
-            return [p.precision] * len(ops)
-        conv_blocks = sorted({op.block for op in ops if op.kind == "conv2d"})
-        n = p.mx_edge_blocks
-        edge = set(conv_blocks[:n]) | set(conv_blocks[-n:]) if n else set()
-        return ["mx" if op.block in edge else "int4" for op in ops]
+        return precision_classes(self.params, ops)
 
     def _analyse(self, trace: Trace) -> None:
         """Per-op precision classes, tensor formats, sparse-eligible ops, compressed tensors,

@@ -1,0 +1,141 @@
+"""Design numerics (workloads.numerics) and `difftlm quality` on the bundled tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from difftlm.api import load_trace, replay  # noqa: E402
+from difftlm.cli import main  # noqa: E402
+from difftlm.quality import psnr_db, ssim  # noqa: E402
+from models.config import COMMON  # noqa: E402
+from models.designs import create_design  # noqa: E402
+from models.designs.sqdm import precision_classes  # noqa: E402
+from workloads.numerics import arithmetic, sample  # noqa: E402
+from workloads.tiny.model import load_tiny  # noqa: E402
+
+N, STEPS, SEED = 4, 20, 3
+
+
+@pytest.fixture(scope="module")
+def silu():
+    return load_trace(activation="silu"), load_tiny("tiny-silu")
+
+
+@pytest.fixture(scope="module")
+def relu():
+    return load_trace(activation="relu"), load_tiny("tiny-relu")
+
+
+def run(model, params, trace, steps=STEPS):
+    arith = arithmetic(params, trace)
+    return sample(model, arith, N, steps, SEED), arith
+
+
+def params(name, **kw):
+    return create_design(name, COMMON, kw).params
+
+
+def test_ditto_reproduces_int8_exactly(silu):
+    trace, net = silu
+    int8, _ = run(net, "int8", trace)
+    ditto, arith = run(net, params("ditto"), trace)
+    assert arith.state and arith.saturated == 0  # the DIFF path ran
+    assert torch.equal(ditto, int8)
+    # the same test fails when the delta path loses information: one nibble per wide difference
+    lossy, arith = run(net, params("ditto", beyond8_slots=1), trace)
+    assert arith.saturated > 0 and not torch.equal(lossy, int8)
+
+
+def test_mhdiff_quality_falls_with_bias(silu):
+    trace, net = silu
+    steps = len(trace.manifest["steps"])  # the trace's 50 steps: the bias sets how far masks move
+    ref, _ = run(net, "fp32", trace, steps)
+    int8, _ = run(net, "int8", trace, steps)
+    psnr, dropped = [], []
+    for bias in (0.0, 0.4, 0.9):
+        x, arith = run(net, params("mhdiff", bias=bias), trace, steps)
+        if bias == 0.0:
+            assert torch.equal(x, int8)  # bias 0: every pixel focal = int8
+        psnr.append(psnr_db(x, ref).mean())
+        dropped.append(arith.counts["dropped_int4"])
+    assert psnr[0] > psnr[1] > psnr[2]
+    assert dropped[0] == 0 < dropped[1] < dropped[2]
+
+
+def test_mhdiff_packing_drops_cost_quality(silu):
+    trace, net = silu
+    ref, _ = run(net, "fp32", trace)
+    packed, _ = run(net, params("mhdiff"), trace)
+    unpacked, arith = run(net, params("mhdiff.no_packing"), trace)
+    assert arith.counts["dropped_int4"] == 0
+    assert psnr_db(unpacked, ref).mean() > psnr_db(packed, ref).mean()
+
+
+def test_sqdm_4bit_below_8bit(relu):
+    trace, net = relu
+    ref, _ = run(net, "fp32", trace)
+    int8, _ = run(net, "int8", trace)
+    q8, _ = run(net, params("sqdm.int8_dense"), trace)
+    q4, _ = run(net, params("sqdm"), trace)
+    assert torch.equal(q8, int8)
+    assert psnr_db(q4, ref).mean() < psnr_db(q8, ref).mean() - 3.0
+    assert ssim(q4, ref).mean() < ssim(q8, ref).mean()
+
+
+def test_numerics_and_timing_read_the_same_parameters(silu, relu):
+    trace, net = silu
+    focal_t, focal_n = [], []
+    for bias in (0.3, 0.9):
+        design = create_design("mhdiff", COMMON, {"bias": bias})
+        arith = arithmetic(design.params, trace)
+        assert arith.params is design.params
+        sample(net, arith, N, STEPS, SEED)
+        focal_n.append(arith.counts["focal_positions"] / arith.counts["positions"])
+        res = replay(trace, "mhdiff", design_params=attrs.asdict(design.params))
+        focal_t.append(res.summary["mhd_focal_position_frac"])
+    assert focal_t[1] < focal_t[0] and focal_n[1] < focal_n[0]
+    # SQ-DM: one rule (precision_classes) for the timing model's classes and the numerics'
+    rtrace = relu[0]
+    for edges in (0, 2):
+        design = create_design("sqdm", COMMON, {"mx_edge_blocks": edges})
+        arith = arithmetic(design.params, rtrace)
+        assert list(arith.classes.values()) == design._classes(rtrace.ops) == \
+            precision_classes(design.params, rtrace.ops)
+        assert ("mx" in arith.classes.values()) == (edges > 0)
+
+
+def test_metrics():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (3, 1, 16, 16))
+    assert np.isinf(psnr_db(x, x)).all() and np.allclose(ssim(x, x), 1.0)
+    noisy = np.clip(x + rng.normal(0, 0.1, x.shape), -1, 1)
+    assert (psnr_db(noisy, x) < 30).all() and (ssim(noisy, x) < 1).all()
+
+
+def test_quality_command_json_and_grid(tmp_path, capsys):
+    grid, out = tmp_path / "grid.png", tmp_path / "q.json"
+    assert main(["quality", "--designs", "ditto", "--samples", "2", "--seed", "1", "--json",
+                 "--grid", str(grid), "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["name"]: r for r in doc["rows"]}
+    assert set(rows) == {"fp32 (tiny-silu)", "fp16 (tiny-silu)", "int8 (tiny-silu)", "ditto"}
+    assert rows["fp32 (tiny-silu)"]["psnr_db_mean"] is None  # identical to the reference
+    assert rows["ditto"]["psnr_db_mean"] == rows["int8 (tiny-silu)"]["psnr_db_mean"]
+    assert grid.stat().st_size > 0 and json.loads(out.read_text())["rows"]
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--model", "small"], "--model"), (["--samples", "0"], "--samples"),
+    (["--designs", "nosuch"], "nosuch"), (["--designs", "cambricon_d"], "--designs"),
+])
+def test_quality_bad_input(argv, field, capsys):
+    assert main(["quality", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and field in err
