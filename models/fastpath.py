@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import attrs
 
-from .pipeline import Access, Barrier, Lumped, TileJob
+from .pipeline import Access, Barrier, Lumped, TileJob, work_cost
 
 
 @attrs.frozen
@@ -69,9 +69,6 @@ class FastStats:
     exact_jobs: int = 0
     macro_jobs: int = 0
     macro_tiles: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return attrs.asdict(self)
 
 
 def reuse_plan(keys: Sequence[Any], min_run: int) -> tuple[list[int], list[tuple[int, int, int]]]:
@@ -163,13 +160,11 @@ def _streams(accesses: Iterable[Access], min_bytes: int) -> list[Access]:
     return out
 
 
-def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict | None = None,
-          stream_min_bytes: int = 0) -> TileJob:
+def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict, stream_min_bytes: int) -> TileJob:
     """One macro job standing for the tiles of `part` (jobs of one op, in order). `costs`
     caches each (unit, work)'s cycles and events (works are frozen values; tiles repeat);
     `stream_min_bytes`: see `_streams`."""
     first = part[0]
-    costs = {} if costs is None else costs
     work: dict[str, list] = {}
     for job in part:
         for stage, todo in job.work.items():
@@ -178,14 +173,10 @@ def merge(part: Sequence[TileJob], units: dict[str, Any], costs: dict | None = N
                 acc = per_unit.get(unit)
                 if acc is None:
                     acc = per_unit[unit] = [0, {}]
-                if type(w) is Lumped:
-                    cycles, events = w.cycles, w.events
-                else:
-                    got = costs.get((unit, w))
-                    if got is None:
-                        u = units[unit]
-                        got = costs[(unit, w)] = (u.cycles(w), u.energy_events(w))
-                    cycles, events = got
+                got = costs.get((unit, w))
+                if got is None:
+                    got = costs[(unit, w)] = work_cost(units[unit], w)
+                cycles, events = got
                 acc[0] += cycles
                 ev = acc[1]
                 for k, v in events.items():

@@ -90,6 +90,13 @@ class Lumped:
     events: dict[str, float]
 
 
+def work_cost(unit: Module, work: Any) -> tuple[int, dict[str, float]]:
+    """(cycles, energy events) of `work` on `unit`; a `Lumped` work carries its own."""
+    if type(work) is Lumped:
+        return work.cycles, work.events
+    return unit.cycles(work), unit.energy_events(work)
+
+
 class Pipeline(Module):
     """The pipeline processes; sockets are bound by the design that builds it."""
 
@@ -192,11 +199,7 @@ class Pipeline(Module):
                         self.on_step(self._last_step)
                 costs = []
                 for unit, work in (todo if isinstance(todo, list) else (todo,)):
-                    u = self.units[unit]
-                    if type(work) is Lumped:
-                        cycles, events = work.cycles, work.events
-                    else:
-                        cycles, events = u.cycles(work), u.energy_events(work)
+                    cycles, events = work_cost(self.units[unit], work)
                     led = self.unit_events[unit]
                     for ev, count in events.items():
                         led[ev] = led.get(ev, 0.0) + count

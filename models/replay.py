@@ -90,7 +90,7 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
         bar.close()
     wall = time.perf_counter() - wall0
     result = _collect(trace, d, top, hw, mem_name, mem, recorder, env, counted, wall, reuse,
-                      {"exact": fp.is_exact, **attrs.asdict(fp), **fast_stats.as_dict(),
+                      {"exact": fp.is_exact, **attrs.asdict(fp), **attrs.asdict(fast_stats),
                        "steps_simulated": len(steps), "steps_reused": n_steps - len(steps),
                        "memory": mem.fast_stats()})
     if chrome_trace:
@@ -173,10 +173,10 @@ class _Reuse:
         return total, marks
 
 
-def _counters(top: Module, d) -> dict[tuple, float]:
+def _counters(top: Module, d, reports: tuple | None = None) -> dict[tuple, float]:
     """Every additive counter of the run so far, flat: energy events per component, numeric
-    component reports, unit cycles and MACs."""
-    ledger, _, extra = _module_reports(top, d)
+    component reports (`reports`: `_module_reports` when already taken), unit cycles and MACs."""
+    ledger, _, extra = reports or _module_reports(top, d)
     out: dict[tuple, float] = {("events", c, k): v for c, e in ledger.items() for k, v in e.items()}
     out.update({("extra", k): v for k, v in extra.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -235,7 +235,8 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
     n_ops, n_steps = len(trace.ops), trace.n_steps
     n_labels = n_ops * n_steps
     cyc = clock.ps_to_cycles
-    counters = _counters(top, d)
+    reports = _module_reports(top, d)
+    counters = _counters(top, d, reports)
     dram_bytes = defaultdict(int, d.dram.bytes)
     tiles = dict(counted.tiles)
     shift, marks = reuse.apply(recorder, d.pipeline.marks, n_ops, dram_bytes, counters, tiles)
@@ -306,7 +307,7 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
             "macs": sum(r["macs"] for r in rows),
         })
 
-    _, prices, reported = _module_reports(top, d)
+    _, prices, reported = reports
     ledger: dict[str, dict[str, float]] = defaultdict(dict)
     unit_cycles = {}
     for key, v in counters.items():

@@ -318,12 +318,17 @@ class Trace:
         if got is None:
             if not 0 <= i < self.n_steps:
                 raise TraceError(f"step {i} is out of range: the trace has {self.n_steps} steps")
-            got = self._fingerprints[i] = hashlib.sha256(self._read_member(_step_name(i))).hexdigest()[:16]
+            got = self._fingerprint(i, self._read_member(_step_name(i)))
+        return got
+
+    def _fingerprint(self, i: int, data: bytes) -> str:
+        got = self._fingerprints[i] = hashlib.sha256(data).hexdigest()[:16]
         return got
 
     def _read_step(self, i: int) -> StepStats:
         where = _step_name(i)
         data = self._read_member(where)
+        self._fingerprint(i, data)  # the member is read once for both
         stats = decode_step(data, where)
         validate_step(stats, self.ops, where)
         return stats
