@@ -6,7 +6,7 @@ as they are; the interior is cut into macro jobs of at most `tiles_per_macro` ti
 carries its tiles' summed work (each tile's cycles and energy events still come from its unit,
 as `Lumped` work), on-chip reads, buffer fills and MACs, and their transfers: one stream per
 (source, tensor kind, direction) where the tiles' accesses are long (`stream_min_bytes`), else
-the accesses themselves. Its buffer space is the peak its tiles' loads and frees reach in order,
+one scatter-gather of their runs. Its buffer space is the peak its tiles' loads and frees reach in order,
 so held operands stay balanced across its edges. In the pipeline a macro job streams
 (`TileJob.tiles`, `Pipeline._stream`): its data arrives tile by tile at the transfers' rate and
 each stage runs the tiles' shares in order as their inputs arrive, so it behaves like the
@@ -24,8 +24,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Sequence
 
 import attrs
+import numpy as np
 
-from .pipeline import Access, Barrier, Lumped, TileJob, work_cost
+from .pipeline import Access, Barrier, Lumped, TileJob, gather, work_cost
 
 
 @attrs.frozen
@@ -138,25 +139,21 @@ def _peak(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
 
 def _streams(accesses: Iterable[Access], min_bytes: int) -> list[Access]:
     """A macro job's transfers: per (source, kind), one stream at the first address with the
-    summed bytes when its accesses average at least `min_bytes` (long runs: one stream the
-    memory model may fast-forward times them alike); else the accesses themselves, contiguous
-    ones joined (short scattered runs keep their per-access cost)."""
+    summed bytes when its accesses' runs average at least `min_bytes` (long runs: one stream
+    the memory model may fast-forward times them alike); else one scatter-gather of all their
+    runs (short scattered runs keep their per-run cost; the target times or batches them)."""
     groups: dict[tuple[str, str], list[Access]] = {}
     for a in accesses:
         groups.setdefault((a.source, a.kind), []).append(a)
     out: list[Access] = []
     for (source, kind), accs in groups.items():
         total = sum(a.nbytes for a in accs)
-        if total >= min_bytes * len(accs):
+        if total >= min_bytes * sum(a.runs for a in accs):
             out.append(Access(source, kind, accs[0].address, total))
             continue
-        last = None
-        for a in accs:
-            if last is not None and last.address + last.nbytes == a.address:
-                last.nbytes += a.nbytes
-            else:
-                last = Access(source, kind, a.address, a.nbytes)
-                out.append(last)
+        segs = [a.segments or ((a.address,), (a.nbytes,)) for a in accs]
+        out.append(gather(source, kind, np.concatenate([s[0] for s in segs]),
+                          np.concatenate([s[1] for s in segs])))
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import attrs
+import numpy as np
 import simpy
 
 from tlm import (
@@ -36,12 +37,35 @@ from .errors import ConfigError
 
 @attrs.define(slots=True)
 class Access:
-    """One transaction of a job: from/to `source` ("dram" or an on-chip source)."""
+    """One transaction of a job: from/to `source` ("dram" or an on-chip source). With
+    `segments` ((addresses, lengths) arrays) it is a scatter-gather of those runs: `address` is
+    the first run's, `nbytes` their total (`tlm.Transaction.segments`)."""
 
     source: str
     kind: str
     address: int
     nbytes: int
+    segments: Any = None
+
+    @property
+    def runs(self) -> int:
+        """Contiguous runs it moves."""
+        return 1 if self.segments is None else len(self.segments[0])
+
+
+def gather(source: str, kind: str, addresses, lengths) -> Access:
+    """One access for the runs (`addresses`, `lengths`: int arrays, in order): a plain access
+    for one run, else a scatter-gather with contiguous neighbours joined."""
+    addr = np.asarray(addresses, dtype=np.int64)
+    n = np.asarray(lengths, dtype=np.int64)
+    if len(addr) > 1:
+        head = np.concatenate(([True], addr[1:] != addr[:-1] + n[:-1]))
+        if not head.all():
+            idx = np.flatnonzero(head)
+            addr, n = addr[idx], np.add.reduceat(n, idx)
+    if len(addr) == 1:
+        return Access(source, kind, int(addr[0]), int(n[0]))
+    return Access(source, kind, int(addr[0]), int(n.sum()), (addr, n))
 
 
 STAGES = ("pre", "main", "post")
@@ -152,7 +176,8 @@ class Pipeline(Module):
                 yield from self.buffers[buf].allocate(nbytes, f"op {job.op_id} tile")
             wait = 0
             for a in job.reads:
-                txn = Transaction(Command.READ, a.address, a.nbytes, a.kind, job.op_id, job.step)
+                txn = Transaction(Command.READ, a.address, a.nbytes, a.kind, job.op_id, job.step,
+                                  segments=a.segments)
                 wait = max(wait, self.read_sockets[a.source].b_transport(txn, 0))
             n, now = job.tiles, self.env.now
             if n > 1:  # a macro job's data arrives at its transfers' rate, tile by tile
@@ -260,7 +285,8 @@ class Pipeline(Module):
         wait = 0
         for a in job.writes:
             self.out_buffer.read_bytes += a.nbytes  # write-back reads the output buffer
-            txn = Transaction(Command.WRITE, a.address, a.nbytes, a.kind, job.op_id, job.step)
+            txn = Transaction(Command.WRITE, a.address, a.nbytes, a.kind, job.op_id, job.step,
+                              segments=a.segments)
             wait = max(wait, self.write_sockets[a.source].b_transport(txn, 0))
         self.out_buffer.release_at(self.env.now + wait, job.out_free)
         self.jobs_done += 1

@@ -27,6 +27,9 @@ class Transaction:
     such as "weight" or "act"); `op_id`/`step` tag it for per-op and per-step accounting.
     Timestamps are integer ps: `issued_ps` when the initiator sent it, `accepted_ps` when the
     target took it, `first_data_ps` when data started moving, `done_ps` when it completed.
+    `segments`, when set, makes it a scatter-gather transaction: (addresses, lengths) arrays of
+    the runs it moves, all issued together; `address` is then the first run's and `nbytes` the
+    total. A target without batched timing for them times each run as a transaction of its own.
     """
 
     command: Command
@@ -41,6 +44,7 @@ class Transaction:
     first_data_ps: int = -1
     done_ps: int = -1
     extensions: dict[str, Any] = attrs.field(factory=dict)
+    segments: Any = None
 
     @property
     def is_write(self) -> bool:

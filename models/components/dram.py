@@ -36,10 +36,22 @@ class DramFront(Module):
         self._act_write = recorder.activity_id("dram_write")
 
     def transport(self, txn: Transaction, delay_ps: int) -> int:
-        """Time `txn` (arriving `delay_ps` after now); return the delay until it is done."""
+        """Time `txn` (arriving `delay_ps` after now); return the delay until it is done. A
+        scatter-gather the model cannot batch is timed run by run, each run its own transaction."""
         now = self.env.now
         txn.issued_ps = now + delay_ps
-        r = self.model.service(txn, txn.issued_ps)
+        if txn.segments is not None:
+            r = self.model.service_segments(txn, txn.issued_ps)
+            if r is None:
+                parts = [Transaction(txn.command, a, n, txn.kind, txn.op_id, txn.step)
+                         for a, n in zip(txn.segments[0].tolist(), txn.segments[1].tolist())]
+                wait = max(self.transport(part, delay_ps) for part in parts)
+                txn.accepted_ps = min(part.accepted_ps for part in parts)
+                txn.first_data_ps = min(part.first_data_ps for part in parts)
+                txn.done_ps, txn.status = now + wait, Status.OK
+                return wait
+        else:
+            r = self.model.service(txn, txn.issued_ps)
         txn.accepted_ps, txn.first_data_ps, txn.done_ps = r.accept_ps, r.first_data_ps, r.done_ps
         txn.status = Status.OK
         label = txn.step * self.n_ops + txn.op_id
@@ -50,7 +62,7 @@ class DramFront(Module):
         self.row_hits += r.row_hits
         self.row_misses += r.row_misses
         self.energy_pj += r.energy_pj
-        self.issued += 1
+        self.issued += 1 if txn.segments is None else len(txn.segments[0])  # DRAM requests
         if r.done_ps > self.last_done_ps:
             self.last_done_ps = r.done_ps
         return r.done_ps - now

@@ -111,10 +111,15 @@ class Sram(Module):
 
     def transport(self, txn: Transaction, delay_ps: int) -> int:
         """Serve a read or write at port speed (one port, first come first served): the global
-        buffer holding resident weights and the activations the residency rule keeps on chip."""
+        buffer holding resident weights and the activations the residency rule keeps on chip.
+        A scatter-gather's runs stream back to back, each rounded to whole port words."""
         now = self.env.now
         start = max(now + delay_ps, self._port_free_ps)
-        done = start + self.port_ps(txn.nbytes)
+        if txn.segments is None:
+            done = start + self.port_ps(txn.nbytes)
+        else:
+            words = -(-txn.segments[1] // self.cfg.bytes_per_cycle)
+            done = start + self.clock.cycles_to_ps(int(words.sum()))
         self._port_free_ps = done
         txn.issued_ps, txn.accepted_ps, txn.first_data_ps, txn.done_ps = now + delay_ps, start, start, done
         txn.status = Status.OK

@@ -11,8 +11,9 @@ both pools map on the common 32 × 32 grid (A-37) and run in parallel, their par
 
 Storage: activations channel plane by channel plane (channel-last), sparse planes of a ReLU
 output read only by one eligible op compressed (bitmap + non-zeros, A-24); weights kernel tap →
-output channel → input channel. A conv/linear tile issues one DRAM transaction per contiguous run
-of that layout (a resident tensor is one on-chip access). Everything else is the shared rules of
+output channel → input channel. A conv/linear tile issues per operand one scatter-gather DRAM
+transaction of the contiguous runs of that layout (each run is a DRAM request; the memory model
+batches them, or under `--exact` times them one by one; a resident tensor is one on-chip access). Everything else is the shared rules of
 `Design`: weight residency, activation residency (A-38, with SQ-DM's stored sizes), tiling.
 
 Variants: `sqdm.dense4` (4-bit, no sparsity, the whole budget dense), `sqdm.static_labels`
@@ -36,7 +37,7 @@ from ..components.vector_unit import VectorUnit
 from ..config import COMMON, HardwareConfig
 from ..errors import ConfigError
 from ..jobs import nbytes
-from ..pipeline import Access, TileJob
+from ..pipeline import Access, TileJob, gather
 from ..tiling import Precision
 from .base import Design, design, register_variant
 
@@ -333,8 +334,8 @@ class Sqdm(Design):
 
     def _act_access(self, kind: str, tensor: int, lay: PlaneLayout, g_images: int, channels: int,
                     image: int, e0: int, e1: int, c0: int, c1: int, plane: int) -> list[Access]:
-        """One tile's slice of an activation tensor in SQ-DM's layout: a DRAM transaction per
-        contiguous run, or one access to the residency store when the tensor is on chip."""
+        """One tile's slice of an activation tensor in SQ-DM's layout: a scatter-gather DRAM
+        transaction of its contiguous runs, or one access to the residency store when on chip."""
         if self.params.act_layout == "channel_last":
             off, n = plane_runs(lay, image, e0, e1, c0, c1)
         else:
@@ -345,7 +346,7 @@ class Sqdm(Design):
         src, base = self.builder.source(tensor), self.builder.base(tensor)
         if src != "dram":
             return [Access(src, kind, base + int(off[0]), int(n.sum()))]
-        return [Access("dram", kind, base + a, b) for a, b in zip(off.tolist(), n.tolist())]
+        return [gather("dram", kind, base + off, n)]
 
     def mac_jobs(self, step: int, op: OpRecord) -> Iterator[TileJob]:
         p = self.params
@@ -375,7 +376,8 @@ class Sqdm(Design):
                                               lo * g.in_row_px, hi * g.in_row_px, t.c0, t.c1, in_plane)
                 if t.w_load and w_dram:
                     off, n = weight_runs(p.weight_layout, fmt.weight, g.n_out, C, rs, t.n0, t.n1, t.c0, t.c1)
-                    reads += [Access("dram", "weight", w_base + a, b) for a, b in zip(off.tolist(), n.tolist())]
+                    if len(n):
+                        reads.append(gather("dram", "weight", w_base + off, n))
                 if t.out_write:
                     writes = self._act_access("out", op.op_id, out_lay, g.images, g.n_out, t.image,
                                               t.r0 * g.row_px, t.r1 * g.row_px, t.n0, t.n1, out_plane)
@@ -424,7 +426,7 @@ class Sqdm(Design):
                      + ("their largest size over the run" if p.compressed_reserve == "run_max"
                         else "their worst-case size (dense + bitmap)") + " (A-24c)")
         n.append(f"layouts: activations {p.act_layout}, weights {p.weight_layout} for conv/linear tiles; one "
-                 "DRAM transaction per contiguous run, one on-chip access for a resident tensor"
+                 "DRAM request per contiguous run (a tile's runs issued together as one scatter-gather), one on-chip access for a resident tensor"
                  + ("; compressed planes packed back to back (offsets from the detector's zero counts, kept "
                     "on chip, not charged)" if self.compressed else ""))
         n.append("not modelled: SIGMA/MAERI distribution-network and bitmap-decode timing beyond "

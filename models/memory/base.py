@@ -53,6 +53,12 @@ class MemoryModel:
         """Time one transaction arriving at `arrival_ps`; update internal state."""
         raise NotImplementedError
 
+    def service_segments(self, txn: Transaction, arrival_ps: int) -> MemoryResponse | None:
+        """Time a scatter-gather transaction (`txn.segments`) as one batch, or None where the
+        model has no batched timing (the default; the caller then services each run as its own
+        transaction arriving at `arrival_ps`, which is exact)."""
+        return None
+
     def peak_bandwidth_gbps(self) -> float:
         """Peak data bandwidth in GB/s (10^9 bytes per second); inf when unbounded."""
         raise NotImplementedError

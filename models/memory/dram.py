@@ -298,6 +298,7 @@ class DramModel(MemoryModel):
         self._w_big = p.write_queue_depth * p.channels  # longer write calls: timed in full
         self._wpend = 0  # buffered write bursts, all channels
         self._carry = [0, 0, 0, 0]  # drained, not yet reported: bursts, misses, ACTs, refreshes
+        self._batch_segments = True
         self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
@@ -310,8 +311,10 @@ class DramModel(MemoryModel):
         return p.channels * self.nbanks * p.rows * (p.columns // p.burst_length) * self.burst_bytes
 
     def set_exact(self) -> None:
-        """Time every burst exactly from now on (stream fast-forward off)."""
+        """Time every burst exactly from now on (stream fast-forward and batched scatter-gather
+        off)."""
         self._ff_head = 0
+        self._batch_segments = False
 
     def fast_stats(self) -> dict[str, int]:
         """Bytes serviced so far, timed exactly and extrapolated by the stream fast-forward."""
@@ -343,6 +346,23 @@ class DramModel(MemoryModel):
                 return res
         bursts = np.arange(first, last + 1, dtype=np.int64)
         return self._service_bursts(bursts, txn.is_write, arrival_ps, txn.nbytes)
+
+    def service_segments(self, txn: Transaction, arrival_ps: int) -> MemoryResponse | None:
+        """A scatter-gather's bursts as one batch through the general path (FR-FCFS across its
+        runs, as a controller holding all of them would order them); None under `set_exact`,
+        where the caller issues the runs one by one."""
+        if not self._batch_segments:
+            return None
+        addr, n = txn.segments
+        bb = self.burst_bytes
+        first = addr // bb
+        count = (addr + n - 1) // bb - first + 1
+        ends = np.cumsum(count)
+        bursts = np.arange(ends[-1], dtype=np.int64) + np.repeat(first - (ends - count), count)
+        self._serviced_bytes += txn.nbytes
+        if self._wpend:
+            self._drain_all(self._arrival_ck(arrival_ps))
+        return self._service_bursts(bursts, bool(txn.is_write), arrival_ps, txn.nbytes)
 
     def service_addresses(self, addresses, is_write, arrival_ps: int) -> MemoryResponse:
         """Time a gather/scatter of one burst per byte address (arrays, all arriving together).
