@@ -205,7 +205,8 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
             hw: HardwareConfig | str | None = None, memory: str | None = None,
             memory_params: dict[str, Any] | None = None, progress: bool = False,
             chrome_trace: str | None = None, jobs: int | None = None,
-            design_params: dict[str, dict[str, Any]] | None = None, **kwargs) -> Comparison:
+            design_params: dict[str, dict[str, Any]] | None = None, quality: bool = False,
+            quality_samples: int = 16, quality_seed: int = 0, **kwargs) -> Comparison:
     """Replay the same trace on several designs (default: every registered design and ablation).
 
     With no `trace`, each design replays the bundled tiny-model trace of its activation (designs
@@ -215,7 +216,8 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     or a path prefix for one Perfetto trace per design. `trace` may also be a mapping
     activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does.
     `jobs` replays that many designs at once in worker processes (default: one per CPU core);
-    results do not depend on it. `design_params` maps a design name to its parameter overrides."""
+    results do not depend on it. `design_params` maps a design name to its parameter overrides.
+    `quality` adds each design's image quality on the bundled tiny model (`add_quality`)."""
     if isinstance(designs, str):  # one name, or a comma-separated list as on the command line
         designs = [d.strip() for d in designs.split(",")]
     names = list(designs) if designs is not None else available_designs()
@@ -223,6 +225,11 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
         raise ConfigError(f"designs: expected design names, got {designs!r}; "
                           f"known: {', '.join(available_designs())}")
     classes = {n: get_design(n) for n in names}
+    if quality and trace is not None:
+        raise ConfigError("--quality: the numerics emulation samples the bundled tiny models only; "
+                          "drop --trace to compare on the bundled trace, or drop --quality")
+    if quality and quality_samples < 1:
+        raise ConfigError(f"--quality-samples {quality_samples}: give at least 1 sample")
     paper = hw == "paper"
     resolved = None if paper else _hw(hw)
     hw_mode = "paper" if paper else resolved.name
@@ -304,7 +311,32 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
         out[n] = r
     if bar is not None:
         bar.close()
+    if quality:
+        add_quality(out, design_params, quality_samples, quality_seed)
     return out
+
+
+def add_quality(results: Comparison, design_params: dict[str, dict[str, Any]] | None = None,
+                samples: int = 16, seed: int = 0) -> None:
+    """Put each design's image quality (`difftlm.quality`: PSNR/SSIM to the fp32 samples of its
+    tiny model variant, digit-classifier agreement) into its summary as `quality`, sampled with
+    the parameters its timing run had; a design without a numerics emulation gets None and a
+    note saying so."""
+    try:
+        import torch  # noqa: F401  (the numerics emulation runs the tiny models in torch)
+    except ImportError:
+        raise ConfigError("--quality: needs torch (pip install -e '.[test]' -c constraints.txt)") from None
+    from .quality import quality_columns
+
+    cols = quality_columns(list(results), design_params, samples=samples, seed=seed)
+    for name, r in results.items():
+        q = cols.get(name)
+        r.summary["quality"] = q
+        if q is None:
+            r.notes = list(r.notes) + ["quality: not modelled (no numerics emulation for this design)"]
+        else:
+            r.notes = list(r.notes) + [f"quality: {samples} DDIM samples of {q['model']} (seed {seed}) with "
+                                       "this design's arithmetic, against the fp32 samples of the same seeds"]
 
 
 def load_results(path: str | os.PathLike) -> Comparison:
@@ -318,5 +350,5 @@ def load_results(path: str | os.PathLike) -> Comparison:
                       trace_choice=doc.get("trace_choice"))
 
 
-__all__ = ["COMMON", "Comparison", "Result", "compare", "default_trace_path", "load_results",
+__all__ = ["COMMON", "Comparison", "Result", "add_quality", "compare", "default_trace_path", "load_results",
            "load_trace", "replay"]

@@ -7,6 +7,7 @@ saved atomically and reproducibly (no dates, software tags or random SVG ids in 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from typing import Any, Mapping
@@ -16,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-KINDS = ("breakdown", "speedup", "traffic", "energy", "timeline")
+KINDS = ("breakdown", "speedup", "traffic", "energy", "timeline", "quality")
 
 _BREAKDOWN = (("compute_only", "compute only", "#4c72b0"), ("overlap", "overlap", "#8172b2"),
               ("memory_only", "memory only", "#dd8452"), ("idle", "idle", "#bbbbbb"))
@@ -162,6 +163,35 @@ def timeline(results: Mapping[str, Any], design: str | None = None):
     return fig
 
 
+def has_quality(results: Mapping[str, Any]) -> bool:
+    """Whether any result carries image-quality figures (`compare --quality`)."""
+    return any(_summary(r).get("quality") for r in results.values())
+
+
+def quality(results: Mapping[str, Any]):
+    """Speed and energy against image quality: run time (ms) and energy (uJ) per design over its
+    mean PSNR to the fp32 samples; designs without a numerics emulation (or identical to fp32:
+    PSNR unbounded) are left out."""
+    names = [n for n, r in results.items() if _summary(r).get("quality")
+             and math.isfinite(_summary(r)["quality"]["psnr_db_mean"] or math.inf)]
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.2), dpi=100)
+    for ax, (key, label) in zip(axes, (("time", "run time (ms)"), ("energy", "energy (uJ)"))):
+        for n in names:
+            s = _summary(results[n])
+            x = s["quality"]["psnr_db_mean"]
+            y = s["total_ns"] / 1e6 if key == "time" else s.get("energy_total_pj", 0.0) / 1e6
+            ax.scatter([x], [y], color="#4c72b0", s=18)
+            ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("PSNR to fp32 samples (dB, higher is better)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.set_axisbelow(True)
+    axes[0].set_title("Speed vs image quality (bundled tiny model)", fontsize=9)
+    axes[1].set_title("Energy vs image quality", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def make(kind: str, results: Mapping[str, Any], design: str | None = None):
     if kind == "breakdown":
         return breakdown(results)
@@ -173,6 +203,8 @@ def make(kind: str, results: Mapping[str, Any], design: str | None = None):
         return energy(results)
     if kind == "timeline":
         return timeline(results, design)
+    if kind == "quality":
+        return quality(results)
     raise ValueError(f"unknown figure kind {kind!r}; known: {', '.join(KINDS)}")
 
 
@@ -205,10 +237,11 @@ def save_figure(fig, path: str | os.PathLike) -> str:
 def write_all(results: Mapping[str, Any], out_dir: str | os.PathLike, formats=("png", "svg"),
               timeline_design: str | None = None) -> list[str]:
     """Write every figure kind to `out_dir` as `<kind>.<fmt>`; returns the paths written.
-    The speedup figure is skipped when there is no dense result."""
+    The speedup figure is skipped when there is no dense result, the quality figure when no
+    result has quality figures."""
     written = []
     for kind in KINDS:
-        if kind == "speedup" and "dense" not in results:
+        if (kind == "speedup" and "dense" not in results) or (kind == "quality" and not has_quality(results)):
             continue
         for fmt in formats:
             fig = make(kind, results, timeline_design)

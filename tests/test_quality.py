@@ -139,3 +139,40 @@ def test_quality_bad_input(argv, field, capsys):
     assert main(["quality", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and field in err
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    from difftlm.api import compare
+
+    out = tmp_path_factory.mktemp("cq") / "res"
+    res = compare(designs=["dense", "ditto", "mhdiff", "cambricon_d"], jobs=1, quality=True,
+                  quality_samples=2, quality_seed=1, design_params={"mhdiff": {"bias": 0.9}})
+    res.save(out, formats=("png",))
+    return res, out
+
+
+def test_compare_quality_columns_and_figure(compared, capsys):
+    res, out = compared
+    q = {n: r.summary["quality"] for n, r in res.items()}
+    assert q["ditto"]["psnr_db_mean"] == q["dense"]["psnr_db_mean"]  # both the int8 arithmetic
+    assert q["mhdiff"]["psnr_db_mean"] < q["dense"]["psnr_db_mean"]  # Bias 0.9: int4 pixels
+    assert q["cambricon_d"] is None and any("quality: not modelled" in n for n in res["cambricon_d"].notes)
+    row = {r["design"]: r for r in res.rows()}["mhdiff"]
+    assert row["quality.psnr_db_mean"] == q["mhdiff"]["psnr_db_mean"] and row["quality.model"] == "tiny-silu"
+    assert (out / "quality.png").stat().st_size > 0
+    assert main(["plot", str(out), "--kind", "quality", "--out", str(out / "q.svg")]) == 0
+    assert (out / "q.svg").stat().st_size > 0
+
+
+def test_compare_quality_bad_input(tmp_path, capsys):
+    trace = str(load_trace(activation="silu").path)
+    for argv, field in ((["--trace", trace], "--quality"), (["--quality-samples", "0"], "--quality-samples")):
+        assert main(["compare", "--quality", "--out", str(tmp_path / "r"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and field in err
+        assert not (tmp_path / "r").exists()
+    assert main(["compare", "--designs", "dense", "--out", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(tmp_path / "plain"), "--kind", "quality"]) == 2
+    assert "compare --quality" in capsys.readouterr().err

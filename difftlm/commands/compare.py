@@ -43,6 +43,13 @@ def register(sub) -> None:
     p.add_argument("--timeline-design", metavar="NAME",
                    help="design shown in the per-step timeline figure (default: the first)")
     p.add_argument("--no-figures", action="store_true", help="write tables only, no figures")
+    p.add_argument("--quality", action="store_true",
+                   help="also sample the bundled tiny model with each design's arithmetic and add "
+                        "image-quality columns (PSNR/SSIM vs fp32) and a speed/energy-vs-quality "
+                        "figure (needs torch; bundled trace only)")
+    p.add_argument("--quality-samples", type=int, default=16, metavar="N",
+                   help="samples per design for --quality (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for --quality (default: 0)")
     p.set_defaults(func=run)
 
 
@@ -91,6 +98,20 @@ def tables(results) -> str:
         rel = f"{tot / base:.2f}x" if base else "-"
         out.append(f"{n:<{w}}" + "".join(f"{e.get(c, 0.0) / 1e6:>12,.1f}" for c in comps)
                    + f"{tot / 1e6:>12,.1f}{rel:>10}")
+    if any("quality" in results[n].summary for n in names):
+        out += ["", "image quality (bundled tiny model, each design's arithmetic; PSNR/SSIM against the "
+                "fp32 samples of the same seeds; agree = classifier picks the fp32 sample's digit)",
+                f"{'design':<{w}}{'model':>11}{'PSNR_dB':>9}{'min_dB':>8}{'SSIM':>7}{'agree':>7}"
+                f"{'time_ms':>10}{'energy_uJ':>11}"]
+        out.append("-" * len(out[-1]))
+        for n in names:
+            s, q = results[n].summary, results[n].summary.get("quality")
+            tail = f"{s['total_ns'] / 1e6:>10.3f}{s.get('energy_total_pj', 0.0) / 1e6:>11,.1f}"
+            if q is None:
+                out.append(f"{n:<{w}}{'not modelled (no numerics emulation)':>42}{tail}")
+            else:
+                out.append(f"{n:<{w}}{q['model']:>11}{q['psnr_db_mean']:>9.2f}{q['psnr_db_min']:>8.2f}"
+                           f"{q['ssim_mean']:>7.3f}{q['classifier_agree_frac']:>7.3f}{tail}")
     return "\n".join(out)
 
 
@@ -122,7 +143,8 @@ def run(args) -> int:
                               f"run ({', '.join(run_names)})")
     results = compare(args.trace, designs, hw, args.memory, parse_params(args.memory_param),
                       progress=sys.stderr.isatty() and not args.json, chrome_trace=args.chrome_trace,
-                      design_params=params, exact=args.exact)
+                      design_params=params, exact=args.exact, quality=args.quality,
+                      quality_samples=args.quality_samples, quality_seed=args.seed)
     if args.fast_report:
         for name, r in results.items():
             print(fast_report(name, r.summary), file=sys.stderr if args.json else sys.stdout)

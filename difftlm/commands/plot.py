@@ -29,7 +29,7 @@ def run(args) -> int:
     if os.path.isdir(args.results) and is_sweep_dir(args.results):
         return _run_sweep(args)
     args.kind = args.kind or "breakdown"
-    from plots import make, save_figure
+    from plots import has_quality, make, save_figure
     from plots.sweep import SWEEP_KINDS
 
     if args.kind in SWEEP_KINDS:
@@ -39,6 +39,8 @@ def run(args) -> int:
         raise ConfigError(f"{args.results}: no results in the file")
     if args.kind == "speedup" and "dense" not in results:
         raise ConfigError("speedup needs a 'dense' result in the file")
+    if args.kind == "quality" and not has_quality(results):
+        raise ConfigError(f"{args.results}: no quality figures in these results; run `difftlm compare --quality`")
     if args.kind == "timeline" and args.design and args.design not in results:
         raise ConfigError(f"--design {args.design!r}: not in the results ({', '.join(results)})")
     out = _out_path(args)
