@@ -24,7 +24,7 @@ from models.errors import ConfigError
 
 MODELS = ("tiny",)
 BASELINES = ("fp32", "fp16", "int8")
-DEFAULT_DESIGNS = ("ditto", "mhdiff", "sqdm")
+DEFAULT_DESIGNS = ("ditto", "mhdiff", "sqdm", "cambricon_d")
 SSIM_WIN = 7
 
 
@@ -79,7 +79,8 @@ def _check(model: str, samples: int, designs: Iterable[str]) -> list[str]:
         get_design(d)  # unknown names: ConfigError listing the known ones
         if not has_numerics(create_design(d, COMMON).params):
             raise ConfigError(f"--designs {d!r}: no numerics emulation for this design yet; choose from "
-                              f"dense, ditto, mhdiff, sqdm and their variants")
+                              f"dense, ditto, mhdiff, sqdm, cambricon_d and their variants (not cambricon_d's "
+                              f"Diffy-like, int8 or per-layer ones)")
         out.append(d)
     return out
 

@@ -89,6 +89,39 @@ def test_sqdm_4bit_below_8bit(relu):
     assert ssim(q4, ref).mean() < ssim(q8, ref).mean()
 
 
+def test_cambricon_d_group_budget_keeps_the_leftmost_outliers():
+    from workloads.numerics.cambricon_d import CambriconD
+
+    arith = CambriconD([], {}, params("cambricon_d", group_size=8, outlier_lanes=2))
+    row = torch.tensor([[0.4, 9.0, -7.0, 1.0, 5.0, -6.0, 0.0, 2.6, 7.0, 0.2]], dtype=torch.float64)
+    got = arith._grouped(row, 1.0)  # groups of 8: two outliers kept, the rest clipped to [-4, 3]
+    assert got.tolist() == [[0.0, 9.0, -7.0, 1.0, 3.0, -4.0, 0.0, 3.0, 7.0, 0.0]]
+    assert arith.counts == {"delta_elements": 10, "outliers": 5, "clipped": 2}
+    free = CambriconD([], {}, params("cambricon_d.async_pe", group_size=8, outlier_lanes=2))
+    assert free._grouped(row, 1.0).tolist() == [[0.0, 9.0, -7.0, 1.0, 5.0, -6.0, 0.0, 3.0, 7.0, 0.0]]
+
+
+def test_cambricon_d_quality_below_int8_and_its_budget_shared_with_timing(relu):
+    trace, net = relu
+    ref, _ = run(net, "fp32", trace)
+    int8, _ = run(net, "int8", trace)
+    camd, arith = run(net, params("cambricon_d"), trace)
+    assert psnr_db(camd, ref).mean() < psnr_db(int8, ref).mean()
+    assert 0 < arith.counts["clipped"] < arith.counts["outliers"] < arith.counts["delta_elements"]
+    clipped_n, clipped_t = [], []
+    for lanes in (4, 1):  # a smaller outlier budget clips more, in the numerics and the timing model
+        design = create_design("cambricon_d", COMMON, {"outlier_lanes": lanes})
+        a = arithmetic(design.params, trace)
+        assert a.params is design.params
+        sample(net, a, N, STEPS, SEED)
+        clipped_n.append(a.counts["clipped"])
+        clipped_t.append(replay(trace, "cambricon_d", design_params={"outlier_lanes": lanes})
+                         .summary["clipped_outliers_min"])
+    assert clipped_n[1] > clipped_n[0] and clipped_t[1] > clipped_t[0]
+    _, free = run(net, params("cambricon_d.async_pe"), trace)
+    assert free.counts["clipped"] == 0 and free.counts["outliers"] > 0
+
+
 def test_numerics_and_timing_read_the_same_parameters(silu, relu):
     trace, net = silu
     focal_t, focal_n = [], []
@@ -133,7 +166,7 @@ def test_quality_command_json_and_grid(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, field", [
     (["--model", "small"], "--model"), (["--samples", "0"], "--samples"),
-    (["--designs", "nosuch"], "nosuch"), (["--designs", "cambricon_d"], "--designs"),
+    (["--designs", "nosuch"], "nosuch"), (["--designs", "cambricon_d.diffy_pe"], "--designs"),
 ])
 def test_quality_bad_input(argv, field, capsys):
     assert main(["quality", *argv]) == 2
@@ -146,7 +179,7 @@ def compared(tmp_path_factory):
     from difftlm.api import compare
 
     out = tmp_path_factory.mktemp("cq") / "res"
-    res = compare(designs=["dense", "ditto", "mhdiff", "cambricon_d"], jobs=1, quality=True,
+    res = compare(designs=["dense", "ditto", "mhdiff", "cambricon_d.per_layer"], jobs=1, quality=True,
                   quality_samples=2, quality_seed=1, design_params={"mhdiff": {"bias": 0.9}})
     res.save(out, formats=("png",))
     return res, out
@@ -157,7 +190,8 @@ def test_compare_quality_columns_and_figure(compared, capsys):
     q = {n: r.summary["quality"] for n, r in res.items()}
     assert q["ditto"]["psnr_db_mean"] == q["dense"]["psnr_db_mean"]  # both the int8 arithmetic
     assert q["mhdiff"]["psnr_db_mean"] < q["dense"]["psnr_db_mean"]  # Bias 0.9: int4 pixels
-    assert q["cambricon_d"] is None and any("quality: not modelled" in n for n in res["cambricon_d"].notes)
+    assert q["cambricon_d.per_layer"] is None
+    assert any("quality: not modelled" in n for n in res["cambricon_d.per_layer"].notes)
     row = {r["design"]: r for r in res.rows()}["mhdiff"]
     assert row["quality.psnr_db_mean"] == q["mhdiff"]["psnr_db_mean"] and row["quality.model"] == "tiny-silu"
     assert (out / "quality.png").stat().st_size > 0

@@ -120,8 +120,9 @@ table = tables  # the earlier name
 
 def _notes_pointer(name: str, args) -> str:
     doc = f"docs/designs/{name.split('.')[0]}.md"
-    where = f"results.json in {os.path.normpath(args.out)}" if args.out and args.out != "-" else "--verbose"
-    return f"full notes: {where} (or --verbose); design notes {doc}"
+    if args.out and args.out != "-":
+        return f"full notes: results.json in {os.path.normpath(args.out)} (or --verbose); design notes {doc}"
+    return f"full notes: --verbose; design notes {doc}"
 
 
 def run(args) -> int:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import torch
 
 from models.designs.base import BaseParams
+from models.designs.cambricon_d import CambriconDParams
 from models.designs.ditto import DittoParams
 from models.designs.mhdiff import MhdiffParams
 from models.designs.sqdm import SqdmParams
 
 from ..trace import Trace
+from .cambricon_d import CambriconD
 from .ditto import Ditto
 from .engine import Arith, Fp16, Int8, emulating, trace_quant
 from .mhdiff import Mhdiff
 from .sqdm import Sqdm
 
 BASELINES = {"fp32": Arith, "fp16": Fp16, "int8": Int8}
-BY_PARAMS = ((DittoParams, Ditto), (MhdiffParams, Mhdiff), (SqdmParams, Sqdm))
+BY_PARAMS = ((DittoParams, Ditto), (MhdiffParams, Mhdiff), (SqdmParams, Sqdm), (CambriconDParams, CambriconD))
 
 
 def arithmetic(params, trace: Trace) -> Arith:
@@ -32,7 +34,7 @@ def arithmetic(params, trace: Trace) -> Arith:
             raise ValueError(f"numerics: unknown baseline {params!r}; known: {', '.join(BASELINES)}")
         return BASELINES[params](ops, per_op)
     for cls, arith in BY_PARAMS:
-        if isinstance(params, cls):
+        if isinstance(params, cls) and arith.supports(params):
             return arith(ops, per_op, params)
     if type(params) is BaseParams:  # dense
         return Int8(ops, per_op)
@@ -40,7 +42,7 @@ def arithmetic(params, trace: Trace) -> Arith:
 
 
 def has_numerics(params) -> bool:
-    return type(params) is BaseParams or any(isinstance(params, c) for c, _ in BY_PARAMS)
+    return type(params) is BaseParams or any(isinstance(params, c) and a.supports(params) for c, a in BY_PARAMS)
 
 
 @torch.no_grad()

@@ -108,6 +108,16 @@ class Arith:
     def mac(self, op: OpRecord, mod: nn.Module, orig, *inputs):
         return orig(*inputs)
 
+    @staticmethod
+    def supports(params) -> bool:
+        """Whether this arithmetic emulates a design with `params` (some variants have none)."""
+        return True
+
+    def patch(self, model: nn.Module) -> list[nn.Module]:
+        """Replace the forward of non-MAC modules the design changes (none by default); returns
+        the modules patched, restored with the MAC modules."""
+        return []
+
     def codes(self, op: OpRecord, mod: nn.Module, a: torch.Tensor, b: torch.Tensor):
         """(int8 codes of a, int8 codes of b, s_a, s_b): b per output channel for weights."""
         q = self.q[op.op_id]
@@ -165,6 +175,7 @@ def emulating(model: nn.Module, arith: Arith) -> Iterator[Arith]:
         orig = mod.forward
         mod.forward = lambda *inp, _op=op, _m=mod, _o=orig: arith.mac(_op, _m, _o, *inp)
         patched.append(mod)
+    patched += arith.patch(model)
     hook = model.register_forward_pre_hook(lambda m, args: arith.begin_step(args[0]))
     arith.reset()
     try:
