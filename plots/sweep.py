@@ -17,6 +17,9 @@ METRICS = {  # summary column → (label with unit, scale to that unit)
 }
 
 
+PSNR = "quality.psnr_db_mean"  # the per-point image quality column (`[quality]` sweeps)
+
+
 def _metric(row: dict[str, Any], name: str) -> float:
     if name == "dram_bytes":
         return (row["dram_read_bytes"] + row["dram_write_bytes"]) / _MIB
@@ -89,11 +92,14 @@ def _xs(values: list) -> tuple[list[float], list[str] | None]:
 
 def sensitivity(rows: Sequence[dict[str, Any]], axes: Sequence[dict[str, Any]]):
     """One row of panels per axis: speedup over the axis's first value, energy and DRAM traffic
-    vs the swept value, a line per design (the other axes at their first value)."""
+    vs the swept value, a line per design (the other axes at their first value); with the
+    sweep's `[quality]`, a fourth panel of PSNR to the fp32 samples."""
     rows = _ok(rows)
     if not axes:
         raise ValueError("the sweep has no axes")
-    fig, grid = plt.subplots(len(axes), 3, figsize=(12, 3.2 * len(axes)), dpi=100, squeeze=False)
+    quality = any(r.get(PSNR) is not None for r in rows)
+    fig, grid = plt.subplots(len(axes), 3 + quality, figsize=(12 + 4 * quality, 3.2 * len(axes)), dpi=100,
+                             squeeze=False)
     for axis, panels in zip(axes, grid):
         key, values = axis["key"], list(axis["values"])
         xs, ticks = _xs(values)
@@ -108,8 +114,11 @@ def sensitivity(rows: Sequence[dict[str, Any]], axes: Sequence[dict[str, Any]]):
             panels[0].plot(px, [base / r["total_ns"] for _, r in line], marker="o", label=d)
             panels[1].plot(px, [_metric(r, "energy_total_pj") for _, r in line], marker="o", label=d)
             panels[2].plot(px, [_metric(r, "dram_bytes") for _, r in line], marker="o", label=d)
+            q = [(x, r[PSNR]) for x, r in line if r.get(PSNR) is not None]
+            if quality and q:
+                panels[3].plot(*zip(*q), marker="o", label=d)
         for p, ylabel in zip(panels, (f"speedup over {values[0]} (x)", metric_label("energy_total_pj"),
-                                      metric_label("dram_bytes"))):
+                                      metric_label("dram_bytes"), "PSNR to fp32 samples (dB)")):
             p.set_xlabel(_axis_label(key))
             p.set_ylabel(ylabel)
             p.grid(alpha=0.3)

@@ -278,6 +278,8 @@ def test_ranges_units_zip_and_design_axes(short_trace):
                                       {"key": "hw.node_nm", "values": [7], "zip": "z"}]}, "zip group 'z'"),
     ({"designs": ["dense"], "axis": [{"key": "hw.freq_mhz", "range": {"start": 1, "stop": 2}}]}, "exactly one of step"),
     ({"designs": ["dense"], "axis": [{"key": "colour", "values": [1]}]}, "unknown setting"),
+    ({"designs": ["dense"], "traces": ["other.trace.zip"], "quality": True}, "bundled tiny models only"),
+    ({"designs": ["dense"], "quality": "yes"}, "quality: expected a table"),
 ])
 def test_bad_spec_is_one_line_exit_2_and_writes_nothing(spec, message, tmp_path, capsys):
     import tomllib  # noqa: F401  (the spec is written as TOML below)
@@ -338,6 +340,25 @@ def test_dry_run_prints_points_and_cost_and_writes_nothing(spec12, reference, tm
 
 def est_trace(spec_path: str) -> str:
     return load_spec(spec_path).traces[0]
+
+
+def test_quality_sweep_records_image_quality_per_point(tmp_path):
+    pytest.importorskip("torch")
+    axis = [{"key": "design.mhdiff.bias", "values": [0.05, 0.9]}]
+    spec = spec_from_dict({"designs": ["mhdiff", "cambricon_d.per_layer"], "axis": axis,
+                           "quality": {"samples": 2, "seed": 3}})
+    plain = plan(spec_from_dict({"designs": ["mhdiff", "cambricon_d.per_layer"], "axis": axis}))
+    assert not {p.config_hash for p in plan(spec)} & {p.config_hash for p in plain}
+    out = str(tmp_path / "q.sweep")
+    assert run_sweep(spec, out, jobs=1).ok == 3
+    rows = {(r["design"], r.get("design.mhdiff.bias")): r for r in load(out).to_pylist()}
+    low, high = rows[("mhdiff", 0.05)], rows[("mhdiff", 0.9)]
+    assert high["quality.psnr_db_mean"] < low["quality.psnr_db_mean"]  # MHDiff's Fig. 12 trade-off
+    assert rows[("cambricon_d.per_layer", None)]["quality.psnr_db_mean"] is None  # no emulation
+    for bad in ({"samples": 0}, {"seeds": 1}):
+        with pytest.raises(ConfigError, match="quality"):
+            spec_from_dict({"designs": ["dense"], "quality": bad})
+    assert main(["plot", out, "--kind", "sensitivity", "--out", str(tmp_path / "s.png")]) == 0
 
 
 def test_examples_plan(tmp_path):

@@ -36,12 +36,15 @@ class Point:
     config_hash: str
     error: str | None = None
     """Why the point's configuration cannot be built (it is recorded as failed, never run)."""
+    quality: dict[str, int] | None = None
+    """The spec's `[quality]` settings: the point also samples the tiny model (None: it does not)."""
 
     def task(self) -> dict[str, Any]:
         """What a worker needs to replay the point (picklable, no open files)."""
         return {"config_hash": self.config_hash, "design": self.design, "trace_path": self.trace_path,
                 "trace_id": self.trace_id, "hw": self.hw, "memory": self.memory,
-                "memory_params": self.memory_params, "design_params": self.design_params}
+                "memory_params": self.memory_params, "design_params": self.design_params,
+                "quality": self.quality}
 
 
 def _digest(obj: Any) -> str:
@@ -77,16 +80,19 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve(design: str, base: HardwareConfig, items: dict[str, Any], trace_id: str):
+def resolve(design: str, base: HardwareConfig, items: dict[str, Any], trace_id: str,
+            quality: dict[str, int] | None = None):
     """(hw, memory, memory params, design params, config hash) of one point; ConfigError when
-    its configuration is invalid. The hash covers the fully resolved inputs."""
+    its configuration is invalid. The hash covers the fully resolved inputs (and the quality
+    settings, when the point records quality)."""
     overrides, memory, mem_params, params = _settings(design, items)
     hw = HardwareConfig.from_dict(_merge(base.to_dict(), overrides)) if overrides else base
     mem_name = memory or hw.memory.model
     model = create_memory_model(mem_name, mem_params if memory is not None else {**hw.memory.params, **mem_params})
     resolved_params = attrs.asdict(create_design(design, hw, params).params)
-    digest = _digest({"trace_id": trace_id, "design": design, "hw": hw.to_dict(),
-                      "memory": memory_model_config(mem_name, model), "design_params": resolved_params})
+    inputs = {"trace_id": trace_id, "design": design, "hw": hw.to_dict(),
+              "memory": memory_model_config(mem_name, model), "design_params": resolved_params}
+    digest = _digest(inputs if quality is None else {**inputs, "quality": quality})
     return hw, memory, mem_params, params, digest
 
 
@@ -110,7 +116,8 @@ def plan(spec: Spec) -> list[Point]:
             for combo in itertools.product(*(range(len(g[0].values)) for g in groups)):
                 values = {a.key: a.values[i] for g, i in zip(groups, combo) for a in g if applies(a.key, design)}
                 try:
-                    hw, memory, mem_params, params, digest = resolve(design, base, {**spec.fixed, **values}, ids[path])
+                    hw, memory, mem_params, params, digest = resolve(
+                        design, base, {**spec.fixed, **values}, ids[path], spec.quality)
                     error = None
                 except ConfigError as exc:
                     hw, memory, mem_params, params = None, None, {}, {}
@@ -120,7 +127,7 @@ def plan(spec: Spec) -> list[Point]:
                     continue
                 seen.add(digest)
                 points.append(Point(len(points), design, trace, path, ids[path], values, hw, memory,
-                                    mem_params, params, digest, error))
+                                    mem_params, params, digest, error, spec.quality))
     if points and all(p.error for p in points):
         raise ConfigError(f"no point of the sweep can run: {points[0].error}")
     return points
@@ -157,6 +164,11 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
             _TRACES[task["trace_path"]] = tr
         res = replay(tr, task["design"], task["hw"], task["memory"], task["memory_params"],
                      design_params=task["design_params"])
+        if task.get("quality"):
+            from difftlm.api import add_quality
+
+            q = task["quality"]
+            add_quality({task["design"]: res}, {task["design"]: task["design_params"]}, q["samples"], q["seed"])
         return {"config_hash": task["config_hash"], "status": "ok", "error": None,
                 "wall_s": time.perf_counter() - t0, "result": res.to_dict()}
     except Exception as exc:  # recorded with the point; the sweep goes on

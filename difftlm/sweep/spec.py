@@ -5,7 +5,8 @@ Setting keys name what they change, as on the command line:
 - `memory`: the memory model (`--memory`); `memory.<param>`: a parameter (`--memory-param`);
 - `design.<key>` (every design that has it) or `design.<design>.<key>`: a `--design-param`.
 Axes are crossed (grid) unless they share a `zip` group, whose axes advance together. A design
-parameter axis applies only to the designs that have the key.
+parameter axis applies only to the designs that have the key. A `[quality]` table (`samples`,
+`seed`) also records each point's image quality on the bundled tiny model (`difftlm.quality`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from models.errors import ConfigError
 from .units import convert
 
 MAX_POINTS = 100_000
-_TOP_KEYS = ("name", "hw", "traces", "designs", "fixed", "axis")
+_TOP_KEYS = ("name", "hw", "traces", "designs", "fixed", "axis", "quality")
+_QUALITY_KEYS = {"samples": 16, "seed": 0}
 _AXIS_KEYS = ("key", "values", "range", "zip")
 
 
@@ -44,6 +46,8 @@ class Spec:
     designs: tuple[str, ...]
     fixed: dict[str, Any]
     axes: tuple[Axis, ...]
+    quality: dict[str, int] | None = None
+    """`samples`, `seed` of the per-point image quality (None: speed only)."""
 
     def groups(self) -> list[list[Axis]]:
         """Axes by zip group, in spec order; an axis without a group is a group of its own."""
@@ -89,7 +93,8 @@ def spec_from_dict(data: dict[str, Any], base_dir: str = ".", where: str = "swee
         raise ConfigError(f"{where}: {dup!r} is set more than once (axes and fixed); set it once")
     spec = Spec(name=str(data.get("name", "sweep")), hw=hw if hw == "common" else _abs(hw, base_dir),
                 traces=tuple(t if t == "bundled" else _abs(t, base_dir) for t in traces),
-                designs=tuple(designs), fixed=fixed, axes=axes)
+                designs=tuple(designs), fixed=fixed, axes=axes,
+                quality=_quality(data.get("quality"), traces, where))
     for group in spec.groups():
         lengths = {len(a.values) for a in group}
         if len(lengths) > 1:
@@ -99,6 +104,27 @@ def spec_from_dict(data: dict[str, Any], base_dir: str = ".", where: str = "swee
     if n > MAX_POINTS:
         raise ConfigError(f"{where}: {n:,} points, over the limit of {MAX_POINTS:,}; split the sweep")
     return spec
+
+
+def _quality(q: Any, traces: list[str], where: str) -> dict[str, int] | None:
+    """The `[quality]` table with its defaults; only the bundled traces have a sampler."""
+    if q is None or q is False:
+        return None
+    q = {} if q is True else q
+    if not isinstance(q, dict):
+        raise ConfigError(f"{where}: quality: expected a table (samples = N, seed = S) or true")
+    unknown = sorted(set(q) - set(_QUALITY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: quality.{unknown[0]}: unknown key; known: {', '.join(_QUALITY_KEYS)}")
+    out = {**_QUALITY_KEYS, **q}
+    for k, v in out.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "samples" else 0):
+            raise ConfigError(f"{where}: quality.{k} = {v!r}: give a whole number"
+                              + (" >= 1" if k == "samples" else " >= 0"))
+    if any(t != "bundled" for t in traces):
+        raise ConfigError(f"{where}: quality: the numerics sample the bundled tiny models only; use "
+                          "traces = [\"bundled\"] or drop [quality]")
+    return out
 
 
 def _abs(path: str, base_dir: str) -> str:

@@ -80,7 +80,7 @@ class Store:
     def write_manifest(self, spec: Spec, points: list[Point]) -> None:
         doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": spec.name,
                "spec": {"hw": spec.hw, "traces": list(spec.traces), "designs": list(spec.designs),
-                        "fixed": spec.fixed,
+                        "fixed": spec.fixed, "quality": spec.quality,
                         "axes": [{"key": a.key, "values": list(a.values), "zip": a.zip} for a in spec.axes]},
                "points": [{"point": p.index, "config_hash": p.config_hash, "design": p.design,
                            "trace": p.trace, "trace_id": p.trace_id, "values": p.values} for p in points]}
