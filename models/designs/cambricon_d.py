@@ -553,7 +553,8 @@ class CambriconD(Design):
                f"{p.ndp_pj_per_bit} pJ/bit); zero-aware compression (camd.dy_zero_frac unused); "
                "the NDP's sign refresh through linear ops between a layer and its ReLU (add, "
                "linearised GroupNorm) is folded into its per-layer in-bank bytes") if self.ndp_kinds else ""
-        self.notes.append("not modelled: quality effects of sign flips and clipping" + ndp)
+        self.notes.append("not modelled in the timing: quality effects of sign flips and clipping (the "
+                          "paper's PE has a numerics emulation: `difftlm quality`, `compare --quality`)" + ndp)
 
     def _residency_note(self) -> str:
         size = ("the larger of fp16 and the compressed delta at the outlier budget"
