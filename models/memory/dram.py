@@ -359,10 +359,7 @@ class DramModel(MemoryModel):
         count = (addr + n - 1) // bb - first + 1
         ends = np.cumsum(count)
         bursts = np.arange(ends[-1], dtype=np.int64) + np.repeat(first - (ends - count), count)
-        self._serviced_bytes += txn.nbytes
-        if self._wpend:
-            self._drain_all(self._arrival_ck(arrival_ps))
-        return self._service_bursts(bursts, bool(txn.is_write), arrival_ps, txn.nbytes)
+        return self._service_gather(bursts, bool(txn.is_write), arrival_ps, txn.nbytes)
 
     def service_addresses(self, addresses, is_write, arrival_ps: int) -> MemoryResponse:
         """Time a gather/scatter of one burst per byte address (arrays, all arriving together).
@@ -372,11 +369,15 @@ class DramModel(MemoryModel):
         """
         addr = np.asarray(addresses, dtype=np.int64)
         wr = np.asarray(is_write, dtype=bool)
-        self._serviced_bytes += len(addr) * self.burst_bytes
+        return self._service_gather(addr // self.burst_bytes, wr if wr.ndim else bool(wr),
+                                    arrival_ps, len(addr) * self.burst_bytes)
+
+    def _service_gather(self, bursts: np.ndarray, is_write, arrival_ps: int, nbytes: int) -> MemoryResponse:
+        """Bursts arriving together, through the general path after the write buffers drain."""
+        self._serviced_bytes += nbytes
         if self._wpend:
             self._drain_all(self._arrival_ck(arrival_ps))
-        return self._service_bursts(addr // self.burst_bytes, wr if wr.ndim else bool(wr),
-                                    arrival_ps, len(addr) * self.burst_bytes)
+        return self._service_bursts(bursts, is_write, arrival_ps, nbytes)
 
     # ------------------------------------------------------------------ decoding
     def _decode(self, bursts: np.ndarray) -> dict[str, np.ndarray]:

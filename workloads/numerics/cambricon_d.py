@@ -27,9 +27,8 @@ from torch import nn
 
 from models.designs.cambricon_d import CambriconDParams
 
+from ..quant import INT3_RANGE as INT3
 from .engine import Arith, operands, product, qk_factor
-
-INT3 = (-4, 3)
 
 
 class CambriconD(Arith):
@@ -87,9 +86,16 @@ class CambriconD(Arith):
         return y.float()
 
     @staticmethod
-    def _int3_or_fp16(d: torch.Tensor, scale: float) -> torch.Tensor:
+    def _codes(d: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(int3 codes of `d` at `scale`, mask of the elements outside the int3 range)."""
         c = torch.round(d / scale)
-        return torch.where((c < INT3[0]) | (c > INT3[1]), d.half().double(), c * scale)
+        return c, (c < INT3[0]) | (c > INT3[1])
+
+    @staticmethod
+    def _int3_or_fp16(d: torch.Tensor, scale: float) -> torch.Tensor:
+        """The compression unit's format: int3 inliers, fp16 outliers, no budget."""
+        c, out = CambriconD._codes(d, scale)
+        return torch.where(out, d.half().double(), c * scale)
 
     def _delta_product(self, op, mod, dx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """W × dX on the PE: int3 inliers, up to `outlier_lanes` fp16 outliers per group."""
@@ -97,8 +103,7 @@ class CambriconD(Arith):
         if op.kind == "conv2d":
             cols = F.unfold(dx, mod.kernel_size, mod.dilation, mod.padding, mod.stride).transpose(1, 2)
             acc = self._grouped(cols, q.s_in * 2.0 ** q.k3_in) @ w.reshape(w.shape[0], -1).T  # (N, L, K)
-            n, oh = dx.shape[0], (dx.shape[2] + 2 * mod.padding[0] - mod.kernel_size[0]) // mod.stride[0] + 1
-            return acc.transpose(1, 2).reshape(n, w.shape[0], oh, -1)
+            return acc.transpose(1, 2).reshape(dx.shape[0], w.shape[0], op.out_h, op.out_w)
         return F.linear(self._grouped(dx, q.s_in * 2.0 ** q.k3_in), w)
 
     def _grouped(self, rows: torch.Tensor, scale: float) -> torch.Tensor:
@@ -106,8 +111,7 @@ class CambriconD(Arith):
         fp16 for the leftmost `outlier_lanes` outliers of each `group_size` group, the other
         outliers clipped to the int3 range (lock-step PE) or kept (async outlier array)."""
         p = self.params
-        c = torch.round(rows / scale)
-        out = (c < INT3[0]) | (c > INT3[1])
+        c, out = self._codes(rows, scale)
         keep = out
         if p.outlier_array == "lockstep":
             length = rows.shape[-1]
