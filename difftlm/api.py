@@ -14,17 +14,25 @@ from workloads import Trace
 from workloads.errors import TraceError
 
 
-def default_trace_path(activation: str = "silu") -> str:
-    """Path of the bundled trace of the tiny model with `activation` ("silu" or "relu")."""
+def default_trace_path(activation: str = "silu", model: str = "tiny") -> str:
+    """Path of the bundled trace of `model` ("tiny" or "small") with `activation` ("silu"/"relu")."""
     try:
         from workloads.bundled import bundled_trace
     except ImportError:
         raise TraceError("no bundled trace is installed; pass --trace PATH") from None
-    return bundled_trace(f"tiny-{activation}")
+    return bundled_trace(f"{model}-{activation}")
 
 
-def load_trace(path: str | os.PathLike | None = None, activation: str = "silu") -> Trace:
-    return Trace(path if path is not None else default_trace_path(activation))
+def load_trace(path: str | os.PathLike | None = None, activation: str = "silu", model: str = "tiny") -> Trace:
+    """`path`, or with None the bundled trace of `model` and `activation`."""
+    return Trace(path if path is not None else default_trace_path(activation, model))
+
+
+def bundled_model(trace) -> str | None:
+    """The bundled model a `--trace` value names ("tiny", "small"), or None for a path or trace."""
+    from workloads.bundled import BUNDLED_MODELS
+
+    return trace if isinstance(trace, str) and trace in BUNDLED_MODELS and not os.path.exists(trace) else None
 
 
 def _hw(hw: HardwareConfig | str | None) -> HardwareConfig:
@@ -41,13 +49,17 @@ def trace_activation(trace: Trace) -> str | None:
 def replay(trace: str | os.PathLike | Trace | None = None, design: str = "dense",
            hw: HardwareConfig | str | None = None, memory: str | None = None,
            memory_params: dict[str, Any] | None = None, **kwargs) -> Result:
-    """Replay a trace (default: the bundled one matching the design's activation) on a design.
+    """Replay a trace (default: the bundled tiny one matching the design's activation; "small"
+    names the small model's twins) on a design.
     `hw="paper"` uses the design's own paper configuration. Keyword arguments go to
     `models.replay.replay` (`design_params`, `quantum_ps`, `chrome_trace`, `progress`)."""
     cls = get_design(design)
+    model = bundled_model(trace)
+    if model is not None:
+        trace = None
     twin = trace is None and cls.trace_activation != "silu"
     if trace is None:
-        trace = load_trace(activation=cls.trace_activation)
+        trace = load_trace(activation=cls.trace_activation, model=model or "tiny")
     resolved = cls.paper_hw() if hw == "paper" else _hw(hw)
     res = _replay(trace, design, resolved, memory, memory_params, **kwargs)
     if twin:
@@ -217,7 +229,8 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     activation → trace (e.g. {"silu": a, "relu": b}) to choose twins the way the default does.
     `jobs` replays that many designs at once in worker processes (default: one per CPU core);
     results do not depend on it. `design_params` maps a design name to its parameter overrides.
-    `quality` adds each design's image quality on the bundled tiny model (`add_quality`)."""
+    `quality` adds each design's image quality on the bundled model (`add_quality`). `trace` may
+    name a bundled model ("tiny", the default, or "small"): its twins are chosen per design."""
     if isinstance(designs, str):  # one name, or a comma-separated list as on the command line
         designs = [d.strip() for d in designs.split(",")]
     names = list(designs) if designs is not None else available_designs()
@@ -225,9 +238,10 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
         raise ConfigError(f"designs: expected design names, got {designs!r}; "
                           f"known: {', '.join(available_designs())}")
     classes = {n: get_design(n) for n in names}
-    if quality and trace is not None:
-        raise ConfigError("--quality: the numerics emulation samples the bundled tiny models only; "
-                          "drop --trace to compare on the bundled trace, or drop --quality")
+    model = bundled_model(trace) or ("tiny" if trace is None else None)
+    if quality and model is None:
+        raise ConfigError("--quality: the numerics emulation samples the bundled models only; "
+                          "use --trace tiny or --trace small (or no --trace), or drop --quality")
     if quality and quality_samples < 1:
         raise ConfigError(f"--quality-samples {quality_samples}: give at least 1 sample")
     paper = hw == "paper"
@@ -235,6 +249,8 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     hw_mode = "paper" if paper else resolved.name
     traces: dict[str, Trace] = {}
     given = None
+    if bundled_model(trace) is not None:
+        trace = {act: default_trace_path(act, model) for act in ("silu", "relu")}
     if isinstance(trace, dict):       # activation -> trace: twins chosen per design, like the default
         traces = {a: t if isinstance(t, Trace) else Trace(t) for a, t in trace.items()}
     elif trace is not None:
@@ -261,7 +277,7 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
             if act not in traces:
                 traces[act] = load_trace(activation=act)
             tr = traces[act]
-            origin = "bundled" if trace is None else "given"
+            origin = "bundled" if trace is None or model is not None else "given"
             out.trace_choice[n] = f"{tr.manifest['model']} ({origin})"
             if act != "silu":
                 extra_notes.append(f"replayed on the {origin} {'ReLU' if act == 'relu' else act} twin "
@@ -312,23 +328,23 @@ def compare(trace: str | os.PathLike | Trace | None = None, designs: Iterable[st
     if bar is not None:
         bar.close()
     if quality:
-        add_quality(out, design_params, quality_samples, quality_seed)
+        add_quality(out, design_params, quality_samples, quality_seed, model=model)
     return out
 
 
 def add_quality(results: Comparison, design_params: dict[str, dict[str, Any]] | None = None,
-                samples: int = 16, seed: int = 0) -> None:
+                samples: int = 16, seed: int = 0, model: str = "tiny") -> None:
     """Put each design's image quality (`difftlm.quality`: PSNR/SSIM to the fp32 samples of its
-    tiny model variant, digit-classifier agreement) into its summary as `quality`, sampled with
-    the parameters its timing run had; a design without a numerics emulation gets None and a
-    note saying so."""
+    variant of the bundled `model`, and its distribution figure) into its summary as `quality`,
+    sampled with the parameters its timing run had; a design without a numerics emulation gets
+    None and a note saying so."""
     try:
         import torch  # noqa: F401  (the numerics emulation runs the tiny models in torch)
     except ImportError:
         raise ConfigError("--quality: needs torch (pip install -e '.[test]' -c constraints.txt)") from None
     from .quality import quality_columns
 
-    cols = quality_columns(list(results), design_params, samples=samples, seed=seed)
+    cols = quality_columns(list(results), design_params, samples=samples, seed=seed, model=model)
     for name, r in results.items():
         q = cols.get(name)
         r.summary["quality"] = q

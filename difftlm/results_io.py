@@ -54,9 +54,10 @@ def _write_atomic(path: str, writer) -> None:
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "", skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Nested keys joined with '.'; per-layer series (keys ending `_by_layer`) stay in results.json."""
     out = {}
     for k, v in d.items():
-        if k in skip:
+        if k in skip or k.endswith("_by_layer"):
             continue
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):

@@ -366,10 +366,12 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
         components={name: {"busy_ps": ps} for name, ps in recorder.busy_ps().items()},
         config={"hw": hw.to_dict(), "design": d.describe(), "memory": memory_model_config(mem_name, mem)},
         trace={"path": trace.path, "trace_id": trace.trace_id, "model": trace.manifest["model"],
-               "steps": n_steps, "synthetic_stats": trace.synthetic_stats},
+               "steps": n_steps, "synthetic_stats": trace.synthetic_stats, "weights": trace.weights},
         versions=_versions(),
         notes=list(d.notes) + _fast_notes(fast_info, n_steps, sum(tiles.values()))
-        + (["trace statistics are synthetic (synthetic_stats = true)"] if trace.synthetic_stats else []),
+        + (["trace statistics are synthetic (synthetic_stats = true)"] if trace.synthetic_stats else [])
+        + (["the trace was captured with random weights (weights = random): its statistics mean nothing"]
+           if trace.weights == "random" else []),
         wall_s=wall_s,
     )
 

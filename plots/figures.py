@@ -186,7 +186,8 @@ def quality(results: Mapping[str, Any]):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.set_axisbelow(True)
-    axes[0].set_title("Speed vs image quality (bundled tiny model)", fontsize=9)
+    model = next(_summary(results[n])["quality"]["model"] for n in names) if names else "bundled model"
+    axes[0].set_title(f"Speed vs image quality ({model.rsplit('-', 1)[0]} model)", fontsize=9)
     axes[1].set_title("Energy vs image quality", fontsize=9)
     fig.tight_layout()
     return fig

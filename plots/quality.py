@@ -19,10 +19,13 @@ def quality_grid(images: Mapping[str, np.ndarray], rows: list[dict], path: str |
                              squeeze=False)
     by_name = {r["name"]: r for r in rows}
     for i, name in enumerate(names):
-        x = (np.asarray(images[name])[:cols, 0] + 1) / 2
+        x = np.clip((np.asarray(images[name])[:cols] + 1) / 2, 0, 1)
         for j in range(cols):
             ax = axes[i][j]
-            ax.imshow(x[j], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if x.shape[1] == 1:
+                ax.imshow(x[j, 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(x[j].transpose(1, 2, 0), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
         r = by_name[name]

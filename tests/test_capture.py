@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from workloads.capture import capture_stats, capture_tiny, op_table  # noqa: E402
+from workloads.capture import capture_stats, capture_bundled, op_table  # noqa: E402
 from workloads.errors import TraceError  # noqa: E402
 from workloads.trace import Trace  # noqa: E402
 from workloads.tiny.model import TinyUNet  # noqa: E402
@@ -102,10 +102,10 @@ def test_end_to_end_stats_on_constructed_sequence():
     assert (l1[0, 0, 0], l1[0, 1, 0], l1[0, 2, 3], l1[0, 2, 4], l1[0, 3, 0]) == (2.5, 1.0, 10.0, 0.0, 0.0)
 
 
-def test_capture_tiny_random_init_short(tmp_path):
+def test_capture_bundled_random_init_short(tmp_path):
     torch.manual_seed(0)
     p = tmp_path / "r.trace.zip"
-    man = capture_tiny(TinyUNet("relu").eval(), steps=4, batch=2, seed=3, out=p, name="tiny-relu-random")
+    man = capture_bundled(TinyUNet("relu").eval(), steps=4, batch=2, seed=3, out=p, name="tiny-relu-random")
     assert man["calibration_seed"] == 1003 and man["synthetic_stats"] is False
     with Trace(p) as tr:
         assert tr.n_steps == 4 and tr.manifest["model"] == "tiny-relu-random"
@@ -119,7 +119,7 @@ def test_capture_tiny_random_init_short(tmp_path):
         qk = next(o.op_id for o in tr.ops if o.kind == "matmul_qk")
         assert qk in s1.scalars["kv_delta.zero_frac"]
     with pytest.raises(TraceError, match="calibration seed must differ"):
-        capture_tiny(TinyUNet("silu"), steps=2, batch=1, seed=5, calib_seed=5, out=tmp_path / "x.zip")
+        capture_bundled(TinyUNet("silu"), steps=2, batch=1, seed=5, calib_seed=5, out=tmp_path / "x.zip")
 
 
 def _mean_delta_zero(path):
@@ -135,7 +135,7 @@ def test_bundled_trace_has_more_zero_deltas_than_random_init(tmp_path):
         pytest.skip("bundled trace not generated (scripts/make_bundled_traces.sh)")
     torch.manual_seed(0)
     p = tmp_path / "random.trace.zip"
-    capture_tiny(TinyUNet("silu").eval(), steps=50, batch=1, out=p, int8_need=False)
+    capture_bundled(TinyUNet("silu").eval(), steps=50, batch=1, out=p, int8_need=False)
     trained, random = _mean_delta_zero(bundled), _mean_delta_zero(p)
     assert trained > random + 0.05, (trained, random)
 
@@ -153,3 +153,28 @@ def test_failing_forward_leaves_no_function_mode_behind():
         op_table(Bad(), lambda m: m(torch.randn(1, 1, 2, 2)))
     from torch.overrides import _get_current_function_mode_stack
     assert _get_current_function_mode_stack() == []
+
+
+def test_row_sampled_attention_statistics_hold_to_the_exact_ones(tmp_path):
+    """`max_stat_elems` (the SD-scale memory bound) takes attention statistics on every k-th query
+    row: the other ops' statistics are unchanged, the attention ones stay close to every-row."""
+    from workloads.quant import QuantConfig
+    from workloads.tiny.model import load_tiny
+
+    exact, sampled = tmp_path / "exact.zip", tmp_path / "sampled.zip"
+    net = load_tiny("tiny-silu")
+    capture_bundled(net, steps=6, batch=2, out=exact, int8_need=False, cfg=QuantConfig(max_stat_elems=0))
+    capture_bundled(net, steps=6, batch=2, out=sampled, int8_need=False, cfg=QuantConfig(max_stat_elems=8192))
+    with Trace(exact) as a, Trace(sampled) as b:
+        strides = b.manifest["quantization"]["stat_row_stride"]
+        attn = {op.op_id for op in a.ops if op.kind in ("matmul_qk", "matmul_pv")}
+        assert set(map(int, strides)) == attn and all(k == 4 for k in strides.values())
+        assert a.manifest["quantization"]["stat_row_stride"] == {}
+        for i in range(1, 6):
+            sa, sb = a.step(i).scalars, b.step(i).scalars
+            for name in ("delta.zero_frac", "delta.int4_frac", "raw.zero_frac", "camd.sign_flip"):
+                for op_id, v in sa[name].items():
+                    if op_id in attn:
+                        assert abs(sb[name][op_id] - v) < 0.08, (name, op_id, v, sb[name][op_id])
+                    else:
+                        assert sb[name][op_id] == v

@@ -15,7 +15,9 @@ def test_bundled_trace_valid_and_current(name):
     path = bundled_trace(name)
     with Trace(path) as tr:
         m = tr.manifest
-        assert m["model"] == name and tr.n_steps == 50 and m["batch"] == 4 and not tr.synthetic_stats
+        batch = 2 if name.startswith("small-") else 4   # scripts/make_bundled_traces.sh
+        assert m["model"] == name and tr.n_steps == 50 and m["batch"] == batch and not tr.synthetic_stats
+        assert tr.weights == "trained"
         assert m["seed"] != m["calibration_seed"]
         act = name.split("-")[1]
         assert any(o.kind == act for o in tr.ops) and not any(o.kind == ("silu" if act == "relu" else "relu") for o in tr.ops)
@@ -27,7 +29,13 @@ def test_bundled_trace_valid_and_current(name):
             sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
             assert m["provenance"]["checkpoint_sha256_16"] == sha, \
                 "bundled trace is stale: run scripts/make_bundled_traces.sh"
-    assert path.stat().st_size < 4 * 2 ** 20
+    assert path.stat().st_size < 5 * 2 ** 20
+
+
+def test_bundled_data_stays_under_25_mb():
+    data = bundled_trace("tiny-silu").parent.parent
+    total = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+    assert total < 25e6, f"{total / 1e6:.1f} MB of bundled data"
 
 
 def test_bundled_unknown_name():

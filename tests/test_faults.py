@@ -194,6 +194,17 @@ def test_shape_limits_on_ops():
         op_from_dict(0, {"op_id": 0, "name": "v", "kind": "silu", "c": 0, "k": 0})
 
 
+def test_kernel_profile_is_checked():
+    conv = {"op_id": 0, "name": "c", "kind": "conv2d", "n": 1, "c": 2, "h": 4, "w": 4, "k": 2, "r": 3,
+            "s": 3, "pad": 1, "out_h": 4, "out_w": 4, "macs": 576, "in_elems": 32, "w_elems": 36,
+            "out_elems": 32}
+    assert op_from_dict(0, dict(conv, kernel_profile=[1 / 9] * 9)).kernel_profile[0] == 1 / 9
+    with pytest.raises(TraceError, match="ops\\[0\\].kernel_profile: needs r\\*s = 9 values"):
+        op_from_dict(0, dict(conv, kernel_profile=[0.5, 0.5]))
+    with pytest.raises(TraceError, match="ops\\[0\\].kernel_profile: must be finite non-negative"):
+        op_from_dict(0, dict(conv, kernel_profile=[0.5] * 9))
+
+
 @pytest.mark.parametrize("argv, words", [
     (("layer", "--gemm", "1000000000", "1000000000", "1000000000"), ("MAX_DIM",)),
     (("layer", "--gemm", "100000", "100000", "100000"), ("MAX_TENSOR_ELEMS",)),

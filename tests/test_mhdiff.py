@@ -107,6 +107,45 @@ def test_footprint_rules():
     assert fit_mask(m[:, :4, :4], 1, 8, 8, "any").shape == (1, 8, 8)
 
 
+def test_kernel_rule_shifts_the_mask_against_the_kernel_weight():
+    """Fig. 4 kind, by hand: a 3×3 kernel with 0.6 of its weight at the bottom-right tap moves a
+    2×2 focal block one pixel up-left (output (y, x) reads input (y+1, x+1) through that tap)."""
+    m = np.zeros((1, 4, 4), dtype=bool)
+    m[0, 1:3, 1:3] = True
+    prof = [0.05] * 8 + [0.6]
+    out = footprint_mask(m, 3, 3, 1, 1, 4, 4, "kernel", prof, 0.5)
+    expect = np.zeros((1, 4, 4), dtype=bool)
+    expect[0, 0:2, 0:2] = True   # e.g. (0,0): 0.6 focal of 0.75 in-image; (0,2): 0.1 of 0.85
+    assert np.array_equal(out, expect)
+    # the mirrored kernel moves it the other way; a uniform kernel at 0.5 is the majority rule
+    assert np.array_equal(footprint_mask(m, 3, 3, 1, 1, 4, 4, "kernel", prof[::-1], 0.5)[0, 2:, 2:],
+                          np.ones((2, 2), dtype=bool))
+    rng = np.random.default_rng(1)
+    rand = rng.random((2, 7, 7)) < 0.4
+    assert np.array_equal(footprint_mask(rand, 3, 3, 2, 1, 4, 4, "kernel", (), 0.5),
+                          footprint_mask(rand, 3, 3, 2, 1, 4, 4, "majority"))
+    # the threshold decides: just below the block's 0.75 share the centre stays, above it goes
+    assert footprint_mask(m, 3, 3, 1, 1, 4, 4, "kernel", prof, 0.74)[0, 1, 1]
+    assert not footprint_mask(m, 3, 3, 1, 1, 4, 4, "kernel", prof, 0.76)[0, 1, 1]
+
+
+def test_bundled_trace_kernel_profiles_and_rule_ordering():
+    """Every conv of the bundled trace carries a profile summing to 1; the `any` rule's masks
+    contain the `kernel` rule's at every layer and step (both are monotone, any ⊇ kernel)."""
+    from workloads import Trace, bundled_trace
+
+    path = str(bundled_trace("tiny-silu"))
+    tr = Trace(path)
+    convs = [op for op in tr.ops if op.kind == "conv2d"]
+    assert convs and all(len(op.kernel_profile) == op.r * op.s for op in convs)
+    assert all(abs(sum(op.kernel_profile) - 1) < 1e-4 for op in convs)
+    k = replay(path, "mhdiff", IDEAL).summary["mhd_focal_frac_by_layer"]
+    a = replay(path, "mhdiff.any_rule", IDEAL).summary["mhd_focal_frac_by_layer"]
+    assert k.keys() == a.keys() and all(len(v) == tr.n_steps for v in k.values())
+    pairs = [(fk, fa) for name in k for fk, fa in zip(k[name], a[name])]
+    assert all(fk <= fa for fk, fa in pairs) and any(fk < fa for fk, fa in pairs)
+
+
 def test_window_need_marks_focal_inputs_and_padding():
     need = np.zeros((9, 1), dtype=np.uint8)
     need[4, 0] = 0b1000_0000  # centre pixel: channel 0 needs int8

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from workloads.capture import capture_tiny  # noqa: E402
+from workloads.capture import capture_bundled  # noqa: E402
 from workloads.tiny.model import TinyUNet  # noqa: E402
 from workloads.trace import Trace  # noqa: E402
 from workloads.zoo import write_zoo_trace, zoo_ops  # noqa: E402
@@ -43,7 +43,7 @@ def test_cifar10_and_ldm_tables():
 def test_zoo_trace_transfers_stats_from_a_source(tmp_path):
     torch.manual_seed(0)
     src = tmp_path / "src.zip"     # random-init source: exercises the transfer, not a workload
-    capture_tiny(TinyUNet("silu").eval(), steps=5, batch=1, out=src, int8_need=False)
+    capture_bundled(TinyUNet("silu").eval(), steps=5, batch=1, out=src, int8_need=False)
     out = tmp_path / "sd.zip"
     man = write_zoo_trace("sd15", out, steps=3, source=str(src), arrays=True)
     assert man["stats_source"]["source_step_of_step"] == [0, 2, 4]

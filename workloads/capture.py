@@ -28,6 +28,7 @@ step) via ``statistics.op_stats``. Each call of the root module's forward is one
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -39,7 +40,7 @@ from . import quant as Q
 from .errors import TraceError
 from .schema import OpRecord, expected_counts
 from .statistics import OpQuant, OpTensors, op_stats, sign_flip_frac
-from .trace import StepStats, write_trace
+from .trace import StepStats, TraceWriter, check_manifest
 
 SAMPLE, CONTEXT = -1, -2
 ACT_KINDS = ("silu", "relu", "gelu")
@@ -118,6 +119,22 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float32).numpy()
 
 
+def row_stride(op: OpRecord, max_elems: int) -> int:
+    """Query-row stride at which an attention matmul's statistics are taken: 1 (every row) unless
+    its input or output (B, heads, L, ·) holds more than ``max_elems`` elements (0: no limit).
+    Other ops are always measured whole."""
+    if max_elems <= 0 or op.kind not in ("matmul_qk", "matmul_pv"):
+        return 1
+    big = max(op.in_elems, op.out_elems)
+    return max(1, -(-big // max_elems))
+
+
+def _rows(op: OpRecord, a: np.ndarray, stride: dict[int, int]) -> np.ndarray:
+    """Every ``stride``-th query row (axis -2) of an attention operand, as its own copy."""
+    k = stride.get(op.op_id, 1)
+    return a if k == 1 else np.ascontiguousarray(a[..., ::k, :])
+
+
 class _Mode(TorchFunctionMode):
     def __init__(self, rec: "Recorder"):
         super().__init__()
@@ -144,7 +161,7 @@ class _Mode(TorchFunctionMode):
         else:
             prods = rec.producers(ins)
         for t in outs:
-            rec.prov[id(t)] = (t, prods)
+            rec.prov[id(t)] = (weakref.ref(t), prods)
         return out
 
 
@@ -156,10 +173,15 @@ class Recorder:
         self.kind_map = kind_map
         self.names = {m: n for n, m in model.named_modules()}
         self.kinds = {m: module_kind(m, kind_map) for m in model.modules()}
+        self.profiles = {m: kernel_profile(m.weight) for m in model.modules()
+                         if isinstance(m, nn.Conv2d) and m.weight.device.type != "meta"}
+        """Each conv's normalised kernel profile, from its weights (none on the meta device)."""
         self.ops: list[OpRecord] | None = None
         self._rows: list[dict] = []
         self.keys: dict[tuple, int] = {}
-        self.prov: dict[int, tuple[torch.Tensor, frozenset]] = {}
+        self.prov: dict[int, tuple[weakref.ref, frozenset]] = {}
+        """id(tensor) → (weak reference, producer op ids): weak, so the forward's intermediate
+        tensors are freed as torch frees them (strong references kept a whole SD forward alive)."""
         self.depth = 0
         self.in_forward = False
         self.stack: list[str] = []
@@ -201,10 +223,10 @@ class Recorder:
         self.depth = 0
         self.executed = 0
         for t in _tensors(args[:1]) or _tensors(kwargs.get("sample")):
-            self.prov[id(t)] = (t, frozenset((SAMPLE,)))
+            self.prov[id(t)] = (weakref.ref(t), frozenset((SAMPLE,)))
         ctx = kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)
         for t in _tensors(ctx):
-            self.prov[id(t)] = (t, frozenset((CONTEXT,)))
+            self.prov[id(t)] = (weakref.ref(t), frozenset((CONTEXT,)))
         self._mode.__enter__()
 
     def _root_post(self, mod, args, kwargs, out):
@@ -245,7 +267,7 @@ class Recorder:
             return
         op_id = self.record(("mod", name), kind, mod, ins, outs[0])
         for t in outs:
-            self.prov[id(t)] = (t, frozenset((op_id,)))
+            self.prov[id(t)] = (weakref.ref(t), frozenset((op_id,)))
 
     # -- bookkeeping ------------------------------------------------------------------
     def path(self) -> str:
@@ -255,7 +277,7 @@ class Recorder:
         out: set = set()
         for t in ins:
             entry = self.prov.get(id(t))
-            if entry is not None and entry[0] is t:
+            if entry is not None and entry[0]() is t:
                 out |= entry[1]
         return frozenset(out)
 
@@ -306,6 +328,7 @@ class Recorder:
             pad = mod.padding if isinstance(mod.padding, tuple) else (0, 0)
             row.update(n=n, c=c, h=h, w=w, k=mod.out_channels, r=r, s=s, stride=mod.stride[0],
                        pad=pad[0], groups=mod.groups, out_h=out.shape[2], out_w=out.shape[3])
+            row["kernel_profile"] = self.profiles.get(mod, ())
         elif kind == "linear":
             n, cin = x.shape[0], x.shape[-1]
             tokens = x.numel() // (n * cin)
@@ -337,6 +360,16 @@ class Recorder:
         return row
 
 
+def kernel_profile(weight: torch.Tensor) -> tuple[float, ...]:
+    """A conv's normalised kernel profile: Σ|W| over output and input channels per tap (r, s),
+    divided by the total, row-major, rounded to 6 digits (uniform for an all-zero weight)."""
+    prof = weight.detach().abs().double().sum(dim=(0, 1)).flatten()
+    total = float(prof.sum())
+    if total <= 0:
+        return tuple([round(1 / prof.numel(), 6)] * prof.numel())
+    return tuple(round(float(v) / total, 6) for v in prof)
+
+
 # ---------------------------------------------------------------------------- capture
 def op_table(model: nn.Module, forward: Callable[[nn.Module], Any], kind_map: dict | None = None):
     """Op table of one forward (``forward(model)`` must call the model once); no statistics."""
@@ -359,8 +392,12 @@ def capture_stats(
     cfg: Q.QuantConfig = Q.QuantConfig(),
     kind_map: dict | None = None,
     int8_need: bool = True,
+    sink: Callable[[list[OpRecord], StepStats], None] | None = None,
 ) -> tuple[list[OpRecord], list[StepStats], dict]:
-    """Three passes (see module doc); returns (ops, per-step stats, quantization info)."""
+    """Three passes (see module doc); returns (ops, per-step stats, quantization info).
+
+    With `sink`, each measured step goes to ``sink(ops, stats)`` as its forward ends and is not
+    kept (the returned list is empty): capture then holds one step's statistics at a time."""
     torch.set_num_threads(1)
     rec = Recorder(model, kind_map).attach()
     try:
@@ -381,6 +418,7 @@ def capture_stats(
         if ops is None:
             raise TraceError("capture: the calibration run did not call the model")
         mac = [op.op_id for op in ops if op.is_mac]
+        stride = {op.op_id: row_stride(op, cfg.max_stat_elems) for op in ops if op.is_mac}
         qp = {i: OpQuant(s_in=Q.int8_scale(maxes[i][0]), s_b=Q.int8_scale(maxes[i][1]),
                          s_out=Q.int8_scale(maxes[i][2])) for i in mac}
 
@@ -392,7 +430,7 @@ def capture_stats(
             if op_id not in qp:
                 return
             q, c = qp[op_id], cnt[op_id]
-            x, y = _np(ins[0]), _np(out)
+            x, y = _rows(ops[op_id], _np(ins[0]), stride), _rows(ops[op_id], _np(out), stride)
             q8 = Q.quantize_int8(x, q.s_in)
             c["n"] += q8.size
             c["k4"] = c["k4"] + Q.overflow_counts_int4(q8)
@@ -408,6 +446,7 @@ def capture_stats(
         rec.observer = obs_count
         with torch.no_grad():
             calib_run(model)
+        prev.clear()  # one step of tensors: free it before the measured run holds its own
         for i in mac:
             c, q = cnt[i], qp[i]
             q.k4 = Q.choose_shift(c["k4"], c["n"], cfg.int4_clip_frac)
@@ -424,7 +463,8 @@ def capture_stats(
         def obs_measure(op_id, op, ins, out):
             op = ops[op_id]
             if op.is_mac:
-                t = OpTensors(x=_np(ins[0]), y=_np(out), b=_np(ins[1]) if len(ins) > 1 and op.kind.startswith("matmul") else None)
+                t = OpTensors(x=_rows(op, _np(ins[0]), stride), y=_rows(op, _np(out), stride),
+                              b=_np(ins[1]) if len(ins) > 1 and op.kind.startswith("matmul") else None)
                 st = op_stats(op, qp[op_id], t, prev_t.get(op_id), int8_need=int8_need)
                 prev_t[op_id] = t
             elif op.kind in ACT_KINDS:
@@ -441,7 +481,10 @@ def capture_stats(
 
         def end_forward():
             nonlocal cur
-            steps.append(cur)
+            if sink is None:
+                steps.append(cur)
+            else:
+                sink(ops, cur)
             cur = StepStats()
 
         rec.observer = obs_measure
@@ -455,6 +498,7 @@ def capture_stats(
         "per_op": {str(i): {"s_in": q.s_in, "s_b": q.s_b, "s_out": q.s_out, "k4": q.k4, "ku": q.ku,
                             "k3_in": q.k3_in, "k3_out": q.k3_out} for i, q in qp.items()},
         "weight_int8_zero_frac": _weight_zero_fracs(model, rec, ops),
+        "stat_row_stride": {str(i): k for i, k in stride.items() if k > 1},
         "unhooked_mac_calls": rec.unhooked_mac_calls,
     }
     return ops, steps, quant
@@ -481,39 +525,62 @@ def capture_trace(
     manifest: dict,
     **kw,
 ) -> dict:
-    """Capture and write a trace; ``manifest`` must give model, steps, batch (others added)."""
-    ops, steps, quant = capture_stats(model, run, calib_run, **kw)
-    if len(steps) != len(manifest["steps"]):
-        raise TraceError(f"capture: the run made {len(steps)} forwards, manifest.steps lists {len(manifest['steps'])}")
-    man = {"synthetic_stats": False, "quantization": quant, **manifest}
-    write_trace(out, man, ops, steps)
+    """Capture and write a trace, streamed step by step (`TraceWriter`); ``manifest`` must give
+    model, steps, batch (others added). Nothing is left at ``out`` if capture fails."""
+    check_manifest({"synthetic_stats": False, **manifest})
+    writer: list[TraceWriter] = []
+
+    def sink(ops, stats):
+        if not writer:
+            writer.append(TraceWriter(out, ops))
+        writer[0].add(stats)
+
+    try:
+        ops, _, quant = capture_stats(model, run, calib_run, sink=sink, **kw)
+        done = writer[0].count if writer else 0
+        if done != len(manifest["steps"]):
+            raise TraceError(f"capture: the run made {done} forwards, manifest.steps lists {len(manifest['steps'])}")
+        man = {"synthetic_stats": False, "quantization": quant, **manifest}
+        writer[0].finish(man)
+    finally:
+        if writer:
+            writer[0].abort()
     return man
 
 
-# ---------------------------------------------------------------------------- tiny models
-def capture_tiny(model: str | nn.Module = "tiny-silu", *, steps: int = 50, batch: int = 4, seed: int = 0,
-                 calib_seed: int | None = None, out: str | os.PathLike, int8_need: bool = True,
-                 name: str | None = None, command: str | None = None,
-                 cfg: Q.QuantConfig = Q.QuantConfig()) -> dict:
-    """Capture a DDIM run of a tiny model (checkpoint name, .pt path or module)."""
-    torch.set_num_threads(1)
+# ---------------------------------------------------------------------------- bundled models
+def _bundled_net(model: str | nn.Module, name: str | None):
+    """(module, label, checkpoint path or None) of a bundled model name, checkpoint or module."""
+    from .small import model as small
     from .tiny import model as tiny
 
     if isinstance(model, nn.Module):
-        net, label = model, name or "tiny-custom"
-    elif model in tiny.MODEL_NAMES:
-        net, label = tiny.load_tiny(model), model
-        ckpt_path = tiny.checkpoint_path(model)
-    elif os.path.exists(str(model)):
-        ckpt_path = model
+        return model, name or f"{type(model).__name__}-custom", None
+    if model in tiny.MODEL_NAMES:
+        return tiny.load_tiny(model), model, tiny.checkpoint_path(model)
+    if model in small.MODEL_NAMES:
+        return small.load_small(model), model, small.checkpoint_path(model)
+    if os.path.isfile(str(model)):
         ckpt = torch.load(model, map_location="cpu", weights_only=True)
-        net = tiny.TinyUNet(act=ckpt["act"])
+        net = (small.SmallUNet(act=ckpt["act"], channels=tuple(ckpt["channels"])) if "channels" in ckpt
+               else tiny.TinyUNet(act=ckpt["act"]))
         net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
-        net.eval()
-        label = name or os.path.basename(str(model))
-    else:
-        raise TraceError(f"--model: unknown model {model!r}; use tiny-silu, tiny-relu or a checkpoint path")
-    ckpt = locals().get("ckpt_path")
+        return net.eval(), name or os.path.basename(str(model)), model
+    names = ", ".join(tiny.MODEL_NAMES + small.MODEL_NAMES)
+    raise TraceError(f"--model: unknown model {model!r}; use {names}, a checkpoint path, a zoo name or a "
+                     "diffusers directory")
+
+
+def capture_bundled(model: str | nn.Module = "tiny-silu", *, steps: int = 50, batch: int = 4, seed: int = 0,
+                    calib_seed: int | None = None, out: str | os.PathLike, int8_need: bool = True,
+                    name: str | None = None, command: str | None = None,
+                    cfg: Q.QuantConfig = Q.QuantConfig(), weights: str | None = None) -> dict:
+    """Capture a DDIM run of a bundled model (tiny or small; a name, a .pt path or a module).
+    `weights` goes to the manifest; default "trained" for a checkpoint, "random" for a module."""
+    torch.set_num_threads(1)
+    from .tiny import model as tiny
+
+    net, label, ckpt = _bundled_net(model, name)
     ckpt_sha = None
     if ckpt is not None:
         import hashlib
@@ -526,15 +593,16 @@ def capture_tiny(model: str | nn.Module = "tiny-silu", *, steps: int = 50, batch
     manifest = {
         "model": label,
         "model_config": {"class": type(net).__name__, "act": getattr(net, "act_name", None),
-                         "channels": list(tiny.CHANNELS), "heads": tiny.HEADS},
-        "image_size": [tiny.IMAGE_SIZE, tiny.IMAGE_SIZE],
+                         "channels": list(getattr(net, "channels", tiny.CHANNELS)), "heads": tiny.HEADS},
+        "image_size": [net.image_size, net.image_size],
         "sampler": "ddim(eta=0)",
         "steps": tiny.ddim_timesteps(steps),
         "batch": batch,
         "cfg": False,
         "seed": seed,
         "calibration_seed": calib_seed,
-        "provenance": {"generator": "workloads.capture.capture_tiny", "command": command,
+        "weights": weights or ("trained" if ckpt is not None else "random"),
+        "provenance": {"generator": "workloads.capture.capture_bundled", "command": command,
                        "checkpoint_sha256_16": ckpt_sha, "torch": torch.__version__},
     }
     return capture_trace(

@@ -112,3 +112,93 @@ def ddim_run(unet, steps: int, batch: int, seed: int, context=None, cfg: bool = 
             eps = u + guidance * (c - u)
         x = sched.step(eps, t, x).prev_sample
     return [int(t) for t in sched.timesteps]
+
+
+def load_unet(model: str, seed: int = 0):
+    """(unet in eval mode, label, weights, spec) for a zoo name or a local diffusers directory.
+
+    A zoo name (`workloads.zoo.ZOO`, e.g. ``sd15``) builds the U-Net from its config with seeded
+    random weights (``weights = "random"``: its statistics mean nothing). A directory is a saved
+    pipeline (with a ``unet/`` subfolder) or a saved U-Net, loaded with ``from_pretrained`` on the
+    path, offline (``weights = "local"``)."""
+    import json
+    import os
+
+    import diffusers
+
+    from .errors import TraceError
+    from .zoo import ZOO
+
+    if model in ZOO:
+        spec = ZOO[model]
+        torch.manual_seed(seed)
+        return getattr(diffusers, spec["class"])(**spec["config"]).eval(), model, "random", spec
+    if not os.path.isdir(model):
+        raise TraceError(f"--model {model!r}: not a bundled model, a zoo name ({', '.join(ZOO)}) or a "
+                         "diffusers pipeline/U-Net directory")
+    sub = "unet" if os.path.isfile(os.path.join(model, "unet", "config.json")) else None
+    cfg_path = os.path.join(model, sub or "", "config.json")
+    if not os.path.isfile(cfg_path):
+        raise TraceError(f"--model {model}: no config.json there or in {model}/unet; save the pipeline with "
+                         "save_pretrained")
+    with open(cfg_path) as f:
+        cls_name = json.load(f).get("_class_name", "UNet2DConditionModel")
+    if cls_name not in ("UNet2DConditionModel", "UNet2DModel"):
+        raise TraceError(f"--model {model}: {cfg_path} is a {cls_name}; capture reads UNet2DConditionModel or "
+                         "UNet2DModel")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    unet = getattr(diffusers, cls_name).from_pretrained(model, subfolder=sub)
+    spec = {"class": cls_name, "cfg": getattr(unet.config, "cross_attention_dim", None) is not None}
+    return unet.eval(), os.path.basename(os.path.normpath(model)), "local", spec
+
+
+def capture_diffusers(model: str, *, steps: int, batch: int, seed: int, calib_seed: int, out,
+                      int8_need: bool = True, cfg=None, command: str | None = None) -> dict:
+    """Capture a DDIM run of a diffusers U-Net (`load_unet`), streamed to ``out`` step by step.
+
+    Conditional U-Nets run classifier-free guidance (a forward batch of 2·``batch``) on seeded
+    N(0, 1) text states (77 tokens; no text encoder is run), the same states in every step."""
+    from .capture import capture_trace
+
+    torch.set_num_threads(1)
+    unet, label, weights, spec = load_unet(model, seed)
+    prepare(unet)
+    conf = unet.config
+    dim = getattr(conf, "cross_attention_dim", None)
+    guided = dim is not None and spec.get("cfg", True)
+    context = None
+    if dim is not None:
+        rows = 2 * batch if guided else batch
+        context = torch.randn(rows, 77, dim, generator=torch.Generator().manual_seed(seed + 7))
+    from diffusers import DDIMScheduler
+
+    sched = DDIMScheduler()
+    sched.set_timesteps(steps)
+    size = conf.sample_size if isinstance(conf.sample_size, int) else conf.sample_size[0]
+    manifest = {
+        "model": label,
+        "model_config": {"class": type(unet).__name__, **{k: (list(v) if isinstance(v, tuple) else v)
+                                                          for k, v in dict(conf).items()
+                                                          if not k.startswith("_") and _jsonable(v)}},
+        "image_size": [size, size],
+        "sampler": "ddim(eta=0), diffusers DDIMScheduler default config",
+        "steps": [int(t) for t in sched.timesteps],
+        "batch": 2 * batch if guided else batch,
+        "cfg": guided,
+        "seed": seed,
+        "calibration_seed": calib_seed,
+        "weights": weights,
+        "context": None if context is None else f"seeded N(0,1) text states ({context.shape[0]}x77x{dim}), "
+                                                "no text encoder",
+        "provenance": {"generator": "workloads.diffusers_capture.capture_diffusers", "command": command,
+                       "torch": torch.__version__},
+    }
+    kw = {} if cfg is None else {"cfg": cfg}
+    return capture_trace(unet, lambda m: ddim_run(m, steps, batch, seed, context, guided),
+                         lambda m: ddim_run(m, steps, batch, calib_seed, context, guided), out, manifest,
+                         int8_need=int8_need, **kw)
+
+
+def _jsonable(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str)) or (
+        isinstance(v, (list, tuple)) and all(isinstance(x, (bool, int, float, str)) or x is None for x in v))

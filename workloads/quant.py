@@ -42,6 +42,11 @@ class QuantConfig:
     """Calibration rule: largest fraction of codes an int4 / uint4 shift may clip."""
     int3_outlier_frac: float = 0.01
     """Calibration rule: largest fraction of deltas the int3 scale may leave as outliers."""
+    max_stat_elems: int = 2 ** 22
+    """Attention matmuls whose (B, heads, L, ·) input or output holds more elements than this have
+    their statistics (and shift calibration) taken on every k-th query row, k the smallest stride
+    that fits (`manifest.quantization.stat_row_stride` lists them); 0 measures every row. The
+    limit bounds capture memory at SD scale (4,096-token scores); the bundled models never reach it."""
 
     def describe(self) -> dict:
         return {
@@ -53,6 +58,8 @@ class QuantConfig:
             "int3_inlier": f"rint(dX/(s8*2^k)) in [-4,3], smallest k in 0..7 leaving <= "
                            f"{self.int3_outlier_frac} calibration deltas outside",
             "rounding": "rint (half to even)",
+            "attention_rows": f"every row; every k-th query row of attention matmuls over {self.max_stat_elems} "
+                              "elements" if self.max_stat_elems else "every row",
             **attrs.asdict(self),
         }
 

@@ -14,6 +14,7 @@ For attention matmuls the second operand (Kᵀ or V) is counted in `w_elems`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -60,6 +61,10 @@ class OpRecord:
     """Ops whose outputs this op reads (skip connections included), by op_id."""
     input_from_relu: bool = False
     cross_attn_kv: bool = False
+    kernel_profile: tuple[float, ...] = attrs.field(default=(), converter=tuple)
+    """conv2d: the layer's normalised kernel profile, r·s values in row-major order, each the sum of
+    |weight| over output and input channels at that tap, the whole summing to 1 (MHDiff's
+    fine-tuning kernel); empty when the trace was not captured from weights (shape-only traces)."""
 
     @property
     def is_mac(self) -> bool:
@@ -159,6 +164,15 @@ def validate_op(i: int, op: OpRecord) -> None:
     for p in op.preds:
         if not isinstance(p, int) or not 0 <= p < i:
             raise _fail(i, "preds", f"predecessor {p!r} must be an earlier op id")
+    if op.kernel_profile:
+        prof = op.kernel_profile
+        if op.kind != "conv2d" or len(prof) != op.r * op.s:
+            raise _fail(i, "kernel_profile", f"needs r*s = {op.r * op.s} values on a conv2d op, got "
+                                             f"{len(prof)} on a {op.kind}")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in prof) \
+                or abs(sum(prof) - 1) > 1e-3:
+            raise _fail(i, "kernel_profile", "must be finite non-negative values summing to 1 "
+                                             "(re-capture the trace)")
     if op.kind == "conv2d":
         if op.stride < 1 or op.groups < 1 or op.c % op.groups or op.k % op.groups:
             raise _fail(i, "groups", "stride and groups must be >= 1 and groups must divide c and k")

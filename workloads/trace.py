@@ -34,6 +34,9 @@ SCHEMA = "difftlm-trace"
 SCHEMA_VERSION = 1
 _VALIDATED_FILES: set = set()
 """Archives whose every step this process has already checked (by path, inode, size, mtime)."""
+WEIGHTS = ("trained", "random", "local")
+"""`manifest.weights`: bundled trained checkpoints, random initialisation (statistics mean
+nothing), or weights a user loaded from a local directory."""
 REQUIRED_MANIFEST = ("schema", "version", "model", "steps", "batch", "synthetic_stats")
 
 
@@ -140,44 +143,79 @@ def _writestr(zf: zipfile.ZipFile, name: str, data) -> None:
     zf.writestr(info, data)
 
 
+class TraceWriter:
+    """A trace written step by step (streamed, so capture holds one step's statistics at a time),
+    atomically: a temporary archive beside `path`, renamed on `finish`, removed on `abort`.
+
+        with TraceWriter(path, ops) as w:
+            for st in steps:
+                w.add(st)
+            w.finish(manifest)
+    """
+
+    def __init__(self, path: str | os.PathLike, ops: list[OpRecord]):
+        for i, op in enumerate(ops):
+            op_from_dict(i, op.to_dict())
+        limits.check_forward(ops)
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            raise TraceError(f"--out {path}: is a directory; give a .trace.zip file name")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise TraceError(f"--out {path}: the directory {parent} does not exist")
+        self.path, self.ops, self.count = path, ops, 0
+        fd, self._tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-", suffix=".zip")
+        os.close(fd)
+        self._zf: zipfile.ZipFile | None = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED)
+        _writestr(self._zf, "ops.json", json.dumps([op.to_dict() for op in ops]))
+
+    def add(self, stats: StepStats) -> None:
+        """Validate and append the next step's statistics."""
+        name = _step_name(self.count)
+        validate_step(stats, self.ops, name)
+        _writestr(self._zf, name, encode_step(stats))
+        self.count += 1
+
+    def finish(self, manifest: dict[str, Any]) -> None:
+        """Write the manifest (its `steps` must list as many steps as were added) and rename."""
+        manifest = {"schema": SCHEMA, "version": SCHEMA_VERSION, **manifest}
+        _validate_manifest(manifest)
+        if self.count != len(manifest["steps"]):
+            raise TraceError(
+                f"manifest.steps lists {len(manifest['steps'])} steps but {self.count} step tables were given"
+            )
+        _writestr(self._zf, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        self._zf.close()
+        self._zf = None
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._zf is not None:
+            self._zf.close()
+            self._zf = None
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> "TraceWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None or self._zf is not None:
+            self.abort()
+
+
 def write_trace(
     path: str | os.PathLike, manifest: dict[str, Any], ops: list[OpRecord], steps: Iterable[StepStats]
 ) -> None:
     """Write a trace atomically (temporary file + rename); validates as it writes."""
-    manifest = {"schema": SCHEMA, "version": SCHEMA_VERSION, **manifest}
-    _validate_manifest(manifest)
-    for i, op in enumerate(ops):
-        op_from_dict(i, op.to_dict())
-    limits.check_forward(ops)
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise TraceError(f"--out {path}: is a directory; give a .trace.zip file name")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise TraceError(f"--out {path}: the directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".zip")
-    os.close(fd)
-    try:
-        count = 0
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            _writestr(zf, "ops.json", json.dumps([op.to_dict() for op in ops]))
-            for i, st in enumerate(steps):
-                validate_step(st, ops, _step_name(i))
-                _writestr(zf, _step_name(i), encode_step(st))
-                count += 1
-            if count != len(manifest["steps"]):
-                raise TraceError(
-                    f"manifest.steps lists {len(manifest['steps'])} steps but {count} step tables were given"
-                )
-            _writestr(zf, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    check_manifest(manifest)
+    with TraceWriter(path, ops) as w:
+        for st in steps:
+            w.add(st)
+        w.finish(manifest)
 
 
 def _looks_truncated(path: str) -> bool:
@@ -192,6 +230,11 @@ def _looks_truncated(path: str) -> bool:
     except OSError:
         return False
     return head == b"PK\x03\x04" and b"PK\x05\x06" not in tail
+
+
+def check_manifest(manifest: dict[str, Any]) -> None:
+    """Check a manifest before anything is written (schema and version are added by the writer)."""
+    _validate_manifest({"schema": SCHEMA, "version": SCHEMA_VERSION, **manifest})
 
 
 def _validate_manifest(m: dict[str, Any]) -> None:
@@ -211,6 +254,8 @@ def _validate_manifest(m: dict[str, Any]) -> None:
         raise TraceError(f"manifest.batch: must be a positive integer, got {m['batch']!r}")
     if not isinstance(m["synthetic_stats"], bool):
         raise TraceError("manifest.synthetic_stats: must be true or false")
+    if m.get("weights", "trained") not in WEIGHTS:
+        raise TraceError(f"manifest.weights: is {m['weights']!r}; expected one of {', '.join(WEIGHTS)}")
 
 
 class Trace:
@@ -285,6 +330,11 @@ class Trace:
     @property
     def synthetic_stats(self) -> bool:
         return bool(self.manifest["synthetic_stats"])
+
+    @property
+    def weights(self) -> str:
+        """`manifest.weights` ("trained" for traces written before the field existed)."""
+        return self.manifest.get("weights", "trained")
 
     @property
     def trace_id(self) -> str:

@@ -21,9 +21,9 @@ DEFAULT_OUT = "difftlm-results"
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="replay one trace on every design and compare them")
-    p.add_argument("--trace", metavar="PATH",
-                   help="trace file (default: the bundled tiny-model trace; designs assuming ReLU "
-                        "get its ReLU twin)")
+    p.add_argument("--trace", metavar="tiny|small|PATH",
+                   help="a bundled model's traces, tiny (default) or small (designs assuming ReLU get "
+                        "the ReLU twin), or a trace file")
     p.add_argument("--designs", metavar="LIST", help="comma-separated design names (default: all)")
     p.add_argument("--hw", metavar="common|paper|FILE.toml",
                    help="hardware config (default: common); 'paper' runs each design in its own "
@@ -99,9 +99,12 @@ def tables(results) -> str:
         out.append(f"{n:<{w}}" + "".join(f"{e.get(c, 0.0) / 1e6:>12,.1f}" for c in comps)
                    + f"{tot / 1e6:>12,.1f}{rel:>10}")
     if any("quality" in results[n].summary for n in names):
-        out += ["", "image quality (bundled tiny model, each design's arithmetic; PSNR/SSIM against the "
-                "fp32 samples of the same seeds; agree = classifier picks the fp32 sample's digit)",
-                f"{'design':<{w}}{'model':>11}{'PSNR_dB':>9}{'min_dB':>8}{'SSIM':>7}{'agree':>7}"
+        q0 = next(results[n].summary["quality"] for n in names if results[n].summary.get("quality"))
+        key, label = ("classifier_agree_frac", "agree") if "classifier_agree_frac" in q0 else ("patch_swd", "SWD")
+        out += ["", "image quality (bundled model, each design's arithmetic; PSNR/SSIM against the fp32 samples "
+                "of the same seeds; " + ("agree = classifier picks the fp32 sample's digit)" if label == "agree"
+                                         else "SWD = patch SWD x1000 to held-out crops, lower is better)"),
+                f"{'design':<{w}}{'model':>11}{'PSNR_dB':>9}{'min_dB':>8}{'SSIM':>7}{label:>7}"
                 f"{'time_ms':>10}{'energy_uJ':>11}"]
         out.append("-" * len(out[-1]))
         for n in names:
@@ -111,7 +114,7 @@ def tables(results) -> str:
                 out.append(f"{n:<{w}}{'not modelled (no numerics emulation)':>42}{tail}")
             else:
                 out.append(f"{n:<{w}}{q['model']:>11}{q['psnr_db_mean']:>9.2f}{q['psnr_db_min']:>8.2f}"
-                           f"{q['ssim_mean']:>7.3f}{q['classifier_agree_frac']:>7.3f}{tail}")
+                           f"{q['ssim_mean']:>7.3f}{q[key]:>7.3f}{tail}")
     return "\n".join(out)
 
 
@@ -176,6 +179,9 @@ def run(args) -> int:
     for (model, tid, steps, synth), who in traces.items():
         print(f"trace {model}: {steps} steps, id {tid}, synthetic_stats = {str(synth).lower()} "
               f"-> {', '.join(who)}")
+        if results[who[0]].trace.get("weights") == "random":
+            print(f"WARNING: trace {model} was captured with random weights (weights = random): its "
+                  "statistics mean nothing, only its shapes do")
     hws = sorted({(r.config['hw']['name'], r.summary['clock_mhz'], r.config['memory']['name'])
                   for r in results.values()})
     for hname, mhz, mem in hws:

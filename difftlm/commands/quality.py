@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-from difftlm.quality import DEFAULT_DESIGNS, MODELS, evaluate
+from difftlm.quality import DEFAULT_DESIGNS, DISTRIBUTION, MODELS, evaluate
 
 from .common import add_design_args, check_out_file, design_params_for, print_json
 
@@ -52,8 +52,10 @@ def run(args) -> int:
         print_json(res)
         return 0
     print(f"quality on {args.model}: {args.samples} samples, seed {args.seed}, vs fp32 of the same model variant")
-    print(f"{'arithmetic':28s} {'PSNR dB':>8s} {'min dB':>7s} {'SSIM':>6s} {'confident':>9s} {'agree':>6s}")
+    dist = DISTRIBUTION[args.model]
+    print(f"{'arithmetic':28s} {'PSNR dB':>8s} {'min dB':>7s} {'SSIM':>6s}"
+          + "".join(f" {label:>9s}" for _, label in dist))
     for r in res["rows"]:
         print(f"{r['name']:28s} {_fmt(r['psnr_db_mean']):>8s} {_fmt(r['psnr_db_min']):>7s} "
-              f"{r['ssim_mean']:6.3f} {r['classifier_confident_frac']:9.3f} {r['classifier_agree_frac']:6.3f}")
+              f"{r['ssim_mean']:6.3f}" + "".join(f" {r[key]:9.3f}" for key, _ in dist))
     return 0

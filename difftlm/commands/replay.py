@@ -15,7 +15,9 @@ from .common import (
 
 def register(sub) -> None:
     p = sub.add_parser("replay", help="replay a trace on one design")
-    p.add_argument("--trace", metavar="PATH", help="trace file (default: the bundled tiny-model trace)")
+    p.add_argument("--trace", metavar="tiny|small|PATH",
+                   help="a bundled model's trace, tiny (default) or small (the ReLU twin for designs "
+                        "assuming ReLU), or a trace file")
     p.add_argument("--design", default="dense", help="design name (default: dense)")
     p.add_argument("--hw", metavar="FILE.toml", help="hardware config (default: common)")
     add_memory_args(p)

@@ -18,10 +18,14 @@ def register(sub) -> None:
     p = sub.add_parser("trace", help="capture, inspect and validate workload traces")
     tsub = p.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
 
-    c = tsub.add_parser("capture", help="capture a trace from a tiny model (torch needed)")
-    c.add_argument("--model", default="tiny-silu", help="tiny-silu, tiny-relu or a tiny checkpoint path")
+    c = tsub.add_parser("capture", help="capture a trace from a bundled or diffusers model (torch needed)")
+    c.add_argument("--model", default="tiny-silu",
+                   help="tiny-silu, tiny-relu, small-silu, small-relu or a checkpoint of theirs; a zoo name "
+                        "(sd15, cifar10, ldm256: its diffusers U-Net with random weights); or a local diffusers "
+                        "pipeline or U-Net directory (from_pretrained, offline)")
     c.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
-    c.add_argument("--batch", type=int, default=4, help="images per forward (default 4)")
+    c.add_argument("--batch", type=int, default=4,
+                   help="images per forward (default 4; classifier-free guidance doubles the forward batch)")
     c.add_argument("--seed", type=int, default=0, help="measurement seed (calibration uses seed+1000)")
     c.add_argument("--calib-seed", type=int, default=None, help="calibration seed (default seed+1000)")
     c.add_argument("--int4-clip-frac", type=float, default=0.01,
@@ -29,6 +33,9 @@ def register(sub) -> None:
     c.add_argument("--int3-outlier-frac", type=float, default=0.01,
                    help="Cambricon-D int3 scale rule: largest calibration fraction of outlier deltas (default 0.01)")
     c.add_argument("--no-int8-need", action="store_true", help="omit MHDiff per-pixel int8-need bits")
+    c.add_argument("--max-stat-elems", type=int, default=2 ** 22, metavar="N",
+                   help="attention matmuls with more elements take statistics on every k-th query row "
+                        "(bounds memory at SD scale; 0 = every row; default 2^22)")
     c.add_argument("--out", required=True, help="output .trace.zip")
     c.set_defaults(func=run_capture)
 
@@ -68,7 +75,8 @@ def _command(action: str, args, *flags: str) -> str:
 def run_capture(args) -> int:
     check_out_file(args.out, "--out")
     try:
-        from workloads.capture import capture_tiny
+        from workloads.capture import capture_bundled
+        from workloads.zoo import ZOO
     except ImportError as exc:
         raise TraceError(f"capture needs torch (pip install difftlm[capture]): {exc}") from None
     if args.steps < 1 or args.batch < 1:
@@ -78,13 +86,29 @@ def run_capture(args) -> int:
     for flag in ("int4_clip_frac", "int3_outlier_frac"):
         if not 0 <= getattr(args, flag) < 1:
             raise TraceError(f"--{flag.replace('_', '-')}: must be in [0, 1)")
-    cfg = QuantConfig(int4_clip_frac=args.int4_clip_frac, int3_outlier_frac=args.int3_outlier_frac)
+    if args.max_stat_elems < 0:
+        raise TraceError("--max-stat-elems: must be >= 0 (0 = every row)")
+    cfg = QuantConfig(int4_clip_frac=args.int4_clip_frac, int3_outlier_frac=args.int3_outlier_frac,
+                      max_stat_elems=args.max_stat_elems)
+    kw = dict(steps=args.steps, batch=args.batch, seed=args.seed, out=args.out, int8_need=not args.no_int8_need,
+              cfg=cfg, command=_command("capture", args, "--model", "--steps", "--batch", "--seed", "--calib-seed",
+                                        "--int4-clip-frac", "--int3-outlier-frac", "--no-int8-need", "--max-stat-elems",
+                                        "--out"))
     t0 = time.perf_counter()
-    capture_tiny(args.model, steps=args.steps, batch=args.batch, seed=args.seed, calib_seed=args.calib_seed,
-                 out=args.out, int8_need=not args.no_int8_need, cfg=cfg,
-                 command=_command("capture", args, "--model", "--steps", "--batch", "--seed", "--calib-seed",
-                                  "--int4-clip-frac", "--int3-outlier-frac", "--no-int8-need", "--out"))
-    print(f"wrote {args.out} ({fmt_bytes(os.path.getsize(args.out))}) in {time.perf_counter() - t0:.1f} s")
+    if args.model in ZOO or os.path.isdir(args.model):
+        try:
+            from workloads.diffusers_capture import capture_diffusers
+        except ImportError as exc:
+            raise TraceError(f"capture of diffusers U-Nets needs diffusers (pip install difftlm[capture]): "
+                             f"{exc}") from None
+        calib = args.seed + 1000 if args.calib_seed is None else args.calib_seed
+        if calib == args.seed:
+            raise TraceError("--calib-seed: must differ from --seed")
+        man = capture_diffusers(args.model, calib_seed=calib, **kw)
+    else:
+        man = capture_bundled(args.model, calib_seed=args.calib_seed, **kw)
+    print(f"wrote {args.out} ({fmt_bytes(os.path.getsize(args.out))}) in {time.perf_counter() - t0:.1f} s"
+          + (f"; weights = {man['weights']}: its statistics mean nothing" if man.get("weights") == "random" else ""))
     return 0
 
 

@@ -4,8 +4,9 @@ and the LUT scatter on the write path (dataflows.md §4; assumptions A-11, A-12,
 The data functions are pure numpy over real per-pixel data from the trace:
 
 - `normalise_l1`, `first_layer_mask`: the first-layer focal bitmask from the per-pixel L1 map.
-- `footprint_mask`: the fine-tuning convolution of a bitmask by a layer's kernel footprint and
-  stride (rule A-18: "any" = convolved value > 0, "majority" = > 0.5 with a uniform kernel).
+- `footprint_mask`: the fine-tuning convolution of a bitmask by a layer's normalised kernel at
+  its stride, thresholded (rule A-18: "kernel" = the paper's normalised kernel, "any" = dilation
+  by the footprint, "majority" = a uniform kernel at 0.5).
 - `fit_mask`: carries a mask through layout changes (tokens ↔ pixels, up/down-sampling).
 - `window_need`: per output position, the int8 identifier vector over its C·R·S window.
 - `greedy_pack`: the paper's greedy packer; `max_pairs`: the best possible pairing (maximum
@@ -65,32 +66,46 @@ def first_layer_mask(l1: np.ndarray, channels: int, bias: float, mode: str) -> n
     return normalise_l1(l1, channels, mode) >= bias
 
 
+MASK_RULES = ("kernel", "any", "majority")
+
+
 def footprint_mask(mask: np.ndarray, r: int, s: int, stride: int, pad: int, out_h: int,
-                   out_w: int, rule: str) -> np.ndarray:
-    """Fine-tuning (A-18): convolve the (n, h, w) bitmask with a uniform R×S kernel at the layer's
-    stride, giving the mask of the output grid. `any`: focal if the convolved value > 0 (the
-    region dilates by the footprint); `majority`: focal if > 0.5 with the kernel normalised over
-    the window's in-image positions (padding does not vote, so an all-focal map stays focal). A 1×1 stride-1 kernel is the identity under both rules (A-21c)."""
+                   out_w: int, rule: str, profile: tuple[float, ...] | np.ndarray = (),
+                   threshold: float = 0.5) -> np.ndarray:
+    """Fine-tuning (A-18): convolve the (n, h, w) bitmask with the layer's kernel at its stride,
+    giving the mask of the output grid. `kernel`: weights = the layer's normalised kernel
+    `profile` (r·s values; uniform when empty), focal if the focal share of the in-image
+    weight exceeds `threshold`; `majority`: the same with a uniform kernel and threshold 0.5;
+    `any`: focal if any tap is focal (the region dilates by the footprint). Padding never votes,
+    so an all-focal map stays focal. A 1×1 stride-1 kernel is the identity (A-21c)."""
     n, h, w = mask.shape
     if r == 1 and s == 1 and stride == 1 and pad == 0:
         return mask.copy()
-    padded = np.zeros((n, h + 2 * pad, w + 2 * pad), dtype=np.int32)
+    padded = np.zeros((n, h + 2 * pad, w + 2 * pad), dtype=np.float64)
     padded[:, pad:pad + h, pad:pad + w] = mask
     win = np.lib.stride_tricks.sliding_window_view(padded, (r, s), axis=(1, 2))
     win = win[:, ::stride, ::stride][:, :out_h, :out_w]
-    count = win.sum(axis=(3, 4))
     if rule == "any":
-        return count > 0
-    valid = np.zeros((1, h + 2 * pad, w + 2 * pad), dtype=np.int32)
+        return win.sum(axis=(3, 4)) > 0
+    if rule == "kernel" and len(profile):
+        weights = np.asarray(profile, dtype=np.float64).reshape(r, s)
+    else:
+        weights, threshold = np.ones((r, s)), (threshold if rule == "kernel" else 0.5)
+    valid = np.zeros((1, h + 2 * pad, w + 2 * pad), dtype=np.float64)
     valid[:, pad:pad + h, pad:pad + w] = 1
     vwin = np.lib.stride_tricks.sliding_window_view(valid, (r, s), axis=(1, 2))
-    vcount = vwin[:, ::stride, ::stride][:, :out_h, :out_w].sum(axis=(3, 4))
-    return count * 2 > vcount
+    vwin = vwin[:, ::stride, ::stride][:, :out_h, :out_w]
+    focal_w = np.einsum("nhwrs,rs->nhw", win, weights)
+    valid_w = np.einsum("nhwrs,rs->nhw", vwin, weights)
+    return focal_w > threshold * valid_w
 
 
-def fit_mask(mask: np.ndarray, n: int, h: int, w: int, rule: str) -> np.ndarray | None:
+def fit_mask(mask: np.ndarray, n: int, h: int, w: int, rule: str,
+             threshold: float = 0.5) -> np.ndarray | None:
     """The mask on an (n, h, w) grid: same pixels (any layout of the same count, e.g. tokens),
-    nearest up-sampling, or block down-sampling (focal by `rule`); None if it does not map."""
+    nearest up-sampling, or block down-sampling (`any`: a focal pixel makes the block focal;
+    otherwise focal when the block's focal share exceeds `threshold`, 0.5 for `majority`);
+    None if it does not map."""
     mn, mh, mw = mask.shape
     if mn != n:
         return None
@@ -102,7 +117,9 @@ def fit_mask(mask: np.ndarray, n: int, h: int, w: int, rule: str) -> np.ndarray 
     if mh % h == 0 and mw % w == 0 and mh // h == mw // w:
         f = mh // h
         blocks = mask.reshape(n, h, f, w, f).sum(axis=(2, 4))
-        return blocks > 0 if rule == "any" else blocks * 2 > f * f
+        if rule == "any":
+            return blocks > 0
+        return blocks > (threshold if rule == "kernel" else 0.5) * f * f
     return None
 
 

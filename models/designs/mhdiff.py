@@ -34,7 +34,7 @@ from workloads import OpRecord, Trace
 from workloads.trace import StepStats
 
 from ..components.mhdiff_units import (
-    L1_NORMS, BitmaskUnit, BitmaskWork, LutScatter, PackedPeArray, PackedTile, Packer, PackWork,
+    L1_NORMS, MASK_RULES, BitmaskUnit, BitmaskWork, LutScatter, PackedPeArray, PackedTile, Packer, PackWork,
     ScatterWork, first_layer_mask, fit_mask, footprint_mask, greedy_pack, popcount_rows,
     window_need,
 )
@@ -58,9 +58,19 @@ class MhdiffParams:
     """How the per-pixel L1 map is normalised before the comparison with `bias` (NOT FOUND in
     the paper): `image_max` = L1 / max L1 of the image; `code_mean` = the trace's mean |Δ| of
     int8 codes over channels; `code_sum` = that × C; `image_mean` = L1 / mean L1 of the image."""
-    mask_rule: str = attrs.field(default="any", validator=_in(("any", "majority")))
-    """Fine-tuning binarisation, assumption A-18: `any` = focal if the footprint-convolved mask
-    is > 0 (dilation by the kernel footprint), `majority` = > 0.5 (uniform normalised kernel)."""
+    mask_rule: str = attrs.field(default="kernel", validator=_in(MASK_RULES))
+    """Fine-tuning, assumption A-18. `kernel` (the paper's description): convolve the bitmask
+    with the layer's normalised kernel profile from the trace (`OpRecord.kernel_profile`;
+    uniform where the trace has none) and threshold at `kernel_threshold`. `any`: focal if any
+    tap of the footprint is focal (the region dilates by the kernel; the variant
+    `mhdiff.any_rule`). `majority`: a uniform kernel at 0.5."""
+    kernel_threshold: float = attrs.field(default=0.5, validator=[attrs.validators.gt(0),
+                                                                  attrs.validators.lt(1)])
+    """Binarisation threshold of the `kernel` rule (the paper gives none): an output position is
+    focal when more than this share of its kernel's weight magnitude over in-image taps falls on
+    focal input pixels. 0.5 rounds the convolved value to the nearer of 0 and 1: it keeps the
+    focal area of a smooth mask about constant from layer to layer (no systematic dilation or
+    erosion) and, with a uniform kernel, is the `majority` rule."""
     bitmask: bool = True
     """Run the bitmask module (first-layer prediction, fine-tuning, previous-map traffic A-13).
     False: no prediction, every pixel focal at every layer and step, the module idle (the neutral
@@ -132,24 +142,25 @@ def step_masks(p: MhdiffParams, ops: list[OpRecord], first_op: int,
             if op.op_id == first_op:
                 in_mask = None if l1 is None else first_layer_mask(l1, op.c, p.bias, p.l1_norm)
             elif op.preds and masks.get(op.preds[0]) is not None:
-                in_mask = fit_mask(masks[op.preds[0]], op.n, h, w, p.mask_rule)
+                in_mask = fit_mask(masks[op.preds[0]], op.n, h, w, p.mask_rule, p.kernel_threshold)
             else:
                 in_mask = None
             if in_mask is None:
                 masks[op.op_id] = None
                 continue
             focal_in = in_mask.reshape(op.n, h, w)
-            focal_out = footprint_mask(focal_in, r, s, stride, pad, oh, ow, p.mask_rule)
+            focal_out = footprint_mask(focal_in, r, s, stride, pad, oh, ow, p.mask_rule,
+                                       op.kernel_profile, p.kernel_threshold)
             layers[op.op_id] = (focal_in, focal_out)
             masks[op.op_id] = focal_out.reshape(op.n, op.out_h, op.out_w)
         elif op.is_mac:
             masks[op.op_id] = masks.get(op.preds[0]) if op.preds else None
         else:
-            masks[op.op_id] = _combine(op, masks, p.mask_rule)
+            masks[op.op_id] = _combine(op, masks, p.mask_rule, p.kernel_threshold)
     return layers
 
 
-def _combine(op: OpRecord, masks, rule: str) -> np.ndarray | None:
+def _combine(op: OpRecord, masks, rule: str, threshold: float) -> np.ndarray | None:
     """Mask of a vector op's output: OR of its inputs' masks on its output grid; inputs with
     no spatial mask (time embedding) are ignored when another input has one."""
     out = None
@@ -157,7 +168,7 @@ def _combine(op: OpRecord, masks, rule: str) -> np.ndarray | None:
         m = masks.get(pr)
         if m is None:
             continue
-        m = fit_mask(m, op.n, op.out_h, op.out_w, rule)
+        m = fit_mask(m, op.n, op.out_h, op.out_w, rule, threshold)
         if m is None:
             continue
         out = m if out is None else out | m
@@ -258,15 +269,25 @@ class Mhdiff(Design):
         self.prev_base = [self.addr.alloc(self.fm_bytes), self.addr.alloc(self.fm_bytes)]
         """Two DRAM slots (previous / current step) for the first-layer map, after the address map."""
         n = self.notes
+        spatial = [op for op in trace.ops if op.kind in ("conv2d", "linear")]
+        self._focal = {op.op_id: [1.0] * trace.n_steps for op in spatial}
+        self._focal_steps: set[int] = set()
+        self._trace = trace
         if p.bitmask:
+            rule = (f"'kernel' (the layer's normalised kernel profile, focal above {p.kernel_threshold} of its "
+                    f"in-image weight)" if p.mask_rule == "kernel" else repr(p.mask_rule))
             n += [
                 f"bitmask: focal if normalised L1 >= bias = {p.bias} (l1_norm = {p.l1_norm!r}, NOT FOUND in the "
-                f"paper); fine-tuning rule {p.mask_rule!r} (A-18), charged at layers with a mask; first layer = "
+                f"paper); fine-tuning rule {rule} (A-18), charged at layers with a mask; first layer = "
                 f"op {self.first_op}",
                 "step 0 has no previous step: every pixel is focal (int8) there, no bitmask work",
                 "the previous first-layer map (A-13) is read from / written to DRAM (prev_act) and streamed "
                 "through the L1 units (no buffer space charged)",
             ]
+            missing = [op for op in spatial if op.kind == "conv2d" and op.r * op.s > 1 and not op.kernel_profile]
+            if p.mask_rule == "kernel" and missing:
+                n.append(f"{len(missing)} of {len(spatial)} conv/linear layers have no kernel profile in the trace "
+                         "(shape-only capture): their fine-tuning uses a uniform kernel")
         else:
             n.append("bitmask module off: every pixel focal (int8) at every layer and step, no previous-map "
                      "traffic, no bitmask/packer/LUT work")
@@ -301,7 +322,23 @@ class Mhdiff(Design):
         if step > 0 and l1 is None:
             self._no_l1.add(step)
         self._layer = step_masks(self.params, trace.ops, self.first_op, l1)
+        self._record_focal(step, self._layer)
         return iter(())
+
+    def _record_focal(self, step: int, layers: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        self._focal_steps.add(step)
+        for op_id, (_, focal_out) in layers.items():
+            self._focal[op_id][step] = float(focal_out.mean())
+
+    def _focal_by_layer(self) -> dict[str, list[float]]:
+        """Focal share of each conv/linear layer's output positions per step; steps the fast path
+        reused (no `begin_step`) get their own masks computed here."""
+        if self.params.bitmask:
+            for step in range(1, self.n_steps):
+                if step not in self._focal_steps:
+                    l1 = self._trace.step(step).arrays.get("mhd.l1_map", {}).get(self.first_op)
+                    self._record_focal(step, step_masks(self.params, self.ops, self.first_op, l1))
+        return {self.ops[i].name: [round(f, 6) for f in fr] for i, fr in self._focal.items()}
 
     _shape = staticmethod(layer_shape)
 
@@ -491,11 +528,14 @@ class Mhdiff(Design):
             "mhd_positions_per_vector": s["positions"] / s["vectors"] if s["vectors"] else 1.0,
             "mhd_multiplier_activations_count": s["mult_acts"],
             "mhd_slots_per_position_per_cycle": self.pe.lanes,
+            "mhd_focal_frac_by_layer": self._focal_by_layer(),
         }
 
 
 register_variant("mhdiff.no_packing", "mhdiff", "Ablation A-16: pixel-adaptive quantization without packing",
                  packing=False)
+register_variant("mhdiff.any_rule", "mhdiff", "fine-tuning rule 'any' (A-18 before the kernel profile): a pixel "
+                 "is focal when any tap of the layer's footprint is", mask_rule="any")
 register_variant("mhdiff.all_focal", "mhdiff", "neutral variant: bitmask off, every pixel focal (int8) at every "
                  "layer and step, nothing packed, no bitmask/packer/LUT work (= dense on the same grid)",
                  bias=0.0, bitmask=False)

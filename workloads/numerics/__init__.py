@@ -1,4 +1,4 @@
-"""Emulation of each design's arithmetic inside the tiny models' sampler (torch; capture side).
+"""Emulation of each design's arithmetic inside the bundled models' sampler (torch; capture side).
 
 `arithmetic(params, trace)` builds the `Arith` of a design from the very parameter object its
 timing model reads (`Design.params`), or a baseline from "fp32" / "fp16" / "int8"; `sample`
@@ -47,7 +47,7 @@ def has_numerics(params) -> bool:
 
 @torch.no_grad()
 def sample(model: torch.nn.Module, arith: Arith, n: int, steps: int, seed: int) -> torch.Tensor:
-    """DDIM samples (n, 1, 16, 16) of the tiny `model` with `arith` (one torch thread)."""
+    """DDIM samples (n, C, H, W) of a bundled `model` with `arith` (one torch thread)."""
     from ..tiny.model import ddim_sample
 
     torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Run a tiny model's sampler with a design's MAC arithmetic in place of fp32 (torch).
+"""Run a bundled model's sampler with a design's MAC arithmetic in place of fp32 (torch).
 
 A design's arithmetic is an `Arith`: `mac(op, mod, *inputs)` replaces the forward of every MAC
 module (conv2d, linear, matmul_qk, matmul_pv) named in the trace's op table, and `begin_step(x)`

@@ -169,6 +169,13 @@ class Upsample(nn.Module):
         return self.conv(self.up(x))
 
 
+def batch_timesteps(x: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+    """``t`` as one long timestep per image of ``x`` (an int or a 0-d tensor is broadcast)."""
+    if not torch.is_tensor(t) or t.dim() == 0:
+        t = torch.full((x.shape[0],), int(t), dtype=torch.long)
+    return t
+
+
 class TinyUNet(nn.Module):
     """~250k-parameter epsilon-prediction U-Net for (B,1,16,16) inputs in [-1,1].
 
@@ -176,6 +183,9 @@ class TinyUNet(nn.Module):
     two ResBlocks at 4x4; strided-conv downsampling; nearest-upsample+conv upsampling;
     skip concatenations.
     """
+
+    in_channels = 1
+    image_size = IMAGE_SIZE
 
     def __init__(self, act: str = "silu"):
         super().__init__()
@@ -201,9 +211,7 @@ class TinyUNet(nn.Module):
         self.conv_out = nn.Conv2d(c0, 1, 3, padding=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
-        if not torch.is_tensor(t) or t.dim() == 0:
-            t = torch.full((x.shape[0],), int(t), dtype=torch.long)
-        temb = self.temb(t)
+        temb = self.temb(batch_timesteps(x, t))
         h0 = self.enc0(self.conv_in(x), temb)
         h1 = self.attn1(self.enc1(self.down0(h0), temb))
         m = self.mid1(self.mid0(self.down1(h1), temb), temb)
@@ -238,13 +246,15 @@ def load_tiny(name: str = "tiny-silu") -> TinyUNet:
 def ddim_sample(model: nn.Module, n: int, steps: int = 50, seed: int = 0,
                 callback: Optional[Callable[[int, int, torch.Tensor], None]] = None,
                 clip: bool = True) -> torch.Tensor:
-    """Deterministic DDIM (eta=0) from seeded Gaussian noise; returns (n,1,16,16) in [-1,1].
+    """Deterministic DDIM (eta=0) from seeded Gaussian noise; returns (n, C, H, W) in [-1,1].
 
-    ``callback(step_index, t, x_t)`` runs before each model call.
+    The sample shape is the model's ``in_channels`` × ``image_size``²; ``callback(step_index, t,
+    x_t)`` runs before each model call.
     """
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 1, IMAGE_SIZE, IMAGE_SIZE, generator=gen)
+    size = model.image_size
+    x = torch.randn(n, model.in_channels, size, size, generator=gen)
     ts = ddim_timesteps(steps)
     ab = ALPHA_BAR
     for i, t in enumerate(ts):

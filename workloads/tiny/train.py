@@ -36,15 +36,31 @@ def train(act: str, seed: int = 0, iters: int = DEFAULTS["iters"], minutes: floa
           verbose: bool = True) -> tuple[TinyUNet, dict]:
     """Train from scratch; returns (EMA model in eval mode, info dict)."""
     torch.set_num_threads(1)
+    data = load_digit_images()
+    model, info = fit(lambda: TinyUNet(act=act), lambda gen, n: data[torch.randint(
+        0, data.shape[0], (n,), generator=gen)], seed=seed, iters=iters, minutes=minutes,
+        batch=batch, lr=lr, log_every=log_every, label=act if verbose else None)
+    info.update(act=act, data="sklearn load_digits, bilinear 8x8->16x16, [-1,1]")
+    return model, info
+
+
+def fit(make_model, sample_batch, *, seed: int, iters: int, batch: int, lr: float,
+        minutes: float | None = None, warmup: int = DEFAULTS["warmup"], ema: float = DEFAULTS["ema"],
+        grad_clip: float = DEFAULTS["grad_clip"], log_every: int = 250,
+        label: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Seeded epsilon-MSE training of ``make_model()`` on ``sample_batch(generator, n)`` images.
+
+    Adam with linear warmup and cosine decay, gradient clipping and an EMA copy (returned in eval
+    mode); one torch generator drives data, timesteps and noise, so a fixed ``iters`` on one
+    thread reproduces the weights. ``label`` (None: quiet) prefixes the progress lines.
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    data = load_digit_images()
-    model = TinyUNet(act=act)
-    ema = TinyUNet(act=act)
-    ema.load_state_dict(model.state_dict())
-    ema.requires_grad_(False)
+    model = make_model()
+    ema_model = make_model()
+    ema_model.load_state_dict(model.state_dict())
+    ema_model.requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    warmup = DEFAULTS["warmup"]
 
     def lr_factor(i: int) -> float:
         return min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(i, iters) / iters))
@@ -56,8 +72,7 @@ def train(act: str, seed: int = 0, iters: int = DEFAULTS["iters"], minutes: floa
     for it in range(iters):
         if minutes is not None and time.time() - t0 > minutes * 60:
             break
-        idx = torch.randint(0, data.shape[0], (batch,), generator=gen)
-        x0 = data[idx]
+        x0 = sample_batch(gen, batch)
         t = torch.randint(0, T_STEPS, (batch,), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         a = ab[t][:, None, None, None]
@@ -65,27 +80,26 @@ def train(act: str, seed: int = 0, iters: int = DEFAULTS["iters"], minutes: floa
         loss = F.mse_loss(model(xt, t), noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), DEFAULTS["grad_clip"])
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
         sched.step()
         with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - DEFAULTS["ema"])
+            for pe, pm in zip(ema_model.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - ema)
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         done = it + 1
-        if verbose and (done % log_every == 0 or done == 1):
-            print(f"[{act}] iter {done}/{iters} loss {running:.4f} {time.time() - t0:.0f}s",
+        if label is not None and (done % log_every == 0 or done == 1):
+            print(f"[{label}] iter {done}/{iters} loss {running:.4f} {time.time() - t0:.0f}s",
                   flush=True)
     wall = time.time() - t0
-    info = dict(act=act, seed=seed, iters_planned=iters, iters_done=done, batch=batch, lr=lr,
-                warmup=warmup, ema=DEFAULTS["ema"], grad_clip=DEFAULTS["grad_clip"],
+    info = dict(seed=seed, iters_planned=iters, iters_done=done, batch=batch, lr=lr,
+                warmup=warmup, ema=ema, grad_clip=grad_clip,
                 optimizer="Adam", lr_schedule="linear warmup + cosine decay",
                 noise_schedule=f"cosine, T={T_STEPS}", objective="epsilon MSE",
-                data="sklearn load_digits, bilinear 8x8->16x16, [-1,1]",
                 final_loss_ema=round(running, 5), wall_time_s=round(wall, 1),
                 torch_threads=torch.get_num_threads(), torch_version=torch.__version__,
                 params=param_count(model))
-    return ema.eval(), info
+    return ema_model.eval(), info
 
 
 def save(model: TinyUNet, info: dict, out: Path) -> None:
