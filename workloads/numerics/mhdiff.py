@@ -102,13 +102,13 @@ class Mhdiff(Int8):
             pr = greedy_pack(vec)
             if not pr.n_pair:
                 continue
-            bits = np.unpackbits(vec.reshape(len(periph), r * s, -1), axis=-1)[..., :op.c]
-            bits = bits.transpose(0, 2, 1).reshape(len(periph), -1).astype(bool)  # unfold order (c, r, s)
-            a_idx, b_idx = pr.pairs[:, 0], pr.pairs[:, 1]
-            drop = np.zeros_like(bits)
-            drop[b_idx] = bits[a_idx]
-            drop[a_idx] |= bits[b_idx]
-            sel = cols[i][:, periph]
+            paired = pr.pairs.reshape(-1)            # a0, b0, a1, b1, ...: each pixel pairs once
+            bits = np.unpackbits(vec[paired].reshape(len(paired), r * s, -1), axis=-1)[..., :op.c]
+            bits = bits.transpose(0, 2, 1).reshape(len(paired), -1).astype(bool)  # unfold order (c, r, s)
+            drop = np.empty_like(bits)               # a pixel loses its int4 values where its partner is int8
+            drop[0::2], drop[1::2] = bits[1::2], bits[0::2]
+            at = torch.from_numpy(periph[paired])
+            sel = cols[i][:, at]
             dropped = torch.from_numpy(drop.T) & (sel != 0)
             self.counts["dropped_int4"] += int(dropped.sum())
-            cols[i][:, periph] = torch.where(dropped, torch.zeros_like(sel), sel)
+            cols[i][:, at] = torch.where(dropped, torch.zeros_like(sel), sel)
