@@ -100,11 +100,12 @@ def tables(results) -> str:
                    + f"{tot / 1e6:>12,.1f}{rel:>10}")
     if any("quality" in results[n].summary for n in names):
         q0 = next(results[n].summary["quality"] for n in names if results[n].summary.get("quality"))
-        key, label = ("classifier_agree_frac", "agree") if "classifier_agree_frac" in q0 else ("patch_swd", "SWD")
+        key, label, fmt = (("classifier_agree_frac", "agree", ">7.3f") if "classifier_agree_frac" in q0
+                           else ("patch_swd", "SWD", ">9.1f"))
         out += ["", "image quality (bundled model, each design's arithmetic; PSNR/SSIM against the fp32 samples "
                 "of the same seeds; " + ("agree = classifier picks the fp32 sample's digit)" if label == "agree"
                                          else "SWD = patch SWD x1000 to held-out crops, lower is better)"),
-                f"{'design':<{w}}{'model':>11}{'PSNR_dB':>9}{'min_dB':>8}{'SSIM':>7}{label:>7}"
+                f"{'design':<{w}}{'model':>11}{'PSNR_dB':>9}{'min_dB':>8}{'SSIM':>7}{label:>{fmt[1:-3]}}"
                 f"{'time_ms':>10}{'energy_uJ':>11}"]
         out.append("-" * len(out[-1]))
         for n in names:
@@ -114,7 +115,7 @@ def tables(results) -> str:
                 out.append(f"{n:<{w}}{'not modelled (no numerics emulation)':>42}{tail}")
             else:
                 out.append(f"{n:<{w}}{q['model']:>11}{q['psnr_db_mean']:>9.2f}{q['psnr_db_min']:>8.2f}"
-                           f"{q['ssim_mean']:>7.3f}{q[key]:>7.3f}{tail}")
+                           f"{q['ssim_mean']:>7.3f}{q[key]:{fmt}}{tail}")
     return "\n".join(out)
 
 
