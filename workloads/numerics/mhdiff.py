@@ -107,8 +107,8 @@ class Mhdiff(Int8):
             bits = bits.transpose(0, 2, 1).reshape(len(paired), -1).astype(bool)  # unfold order (c, r, s)
             drop = np.empty_like(bits)               # a pixel loses its int4 values where its partner is int8
             drop[0::2], drop[1::2] = bits[1::2], bits[0::2]
-            at = torch.from_numpy(periph[paired])
-            sel = cols[i][:, at]
-            dropped = torch.from_numpy(drop.T) & (sel != 0)
+            full = np.zeros(cols.shape[1:], dtype=bool)
+            full[:, periph[paired]] = drop.T
+            dropped = torch.from_numpy(full) & (cols[i] != 0)
             self.counts["dropped_int4"] += int(dropped.sum())
-            cols[i][:, at] = torch.where(dropped, torch.zeros_like(sel), sel)
+            cols[i].masked_fill_(dropped, 0)
