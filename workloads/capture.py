@@ -571,6 +571,14 @@ def _bundled_net(model: str | nn.Module, name: str | None):
                      "diffusers directory")
 
 
+def calibration_seed(seed: int, calib_seed: int | None) -> int:
+    """The calibration run's seed: `calib_seed`, or seed + 1000; it must differ from `seed`."""
+    calib_seed = seed + 1000 if calib_seed is None else calib_seed
+    if calib_seed == seed:
+        raise TraceError("capture: the calibration seed must differ from the measurement seed")
+    return calib_seed
+
+
 def capture_bundled(model: str | nn.Module = "tiny-silu", *, steps: int = 50, batch: int = 4, seed: int = 0,
                     calib_seed: int | None = None, out: str | os.PathLike, int8_need: bool = True,
                     name: str | None = None, command: str | None = None,
@@ -587,9 +595,7 @@ def capture_bundled(model: str | nn.Module = "tiny-silu", *, steps: int = 50, ba
 
         with open(ckpt, "rb") as f:
             ckpt_sha = hashlib.sha256(f.read()).hexdigest()[:16]
-    calib_seed = seed + 1000 if calib_seed is None else calib_seed
-    if calib_seed == seed:
-        raise TraceError("capture: the calibration seed must differ from the measurement seed")
+    calib_seed = calibration_seed(seed, calib_seed)
     manifest = {
         "model": label,
         "model_config": {"class": type(net).__name__, "act": getattr(net, "act_name", None),

@@ -152,15 +152,16 @@ def load_unet(model: str, seed: int = 0):
     return unet.eval(), os.path.basename(os.path.normpath(model)), "local", spec
 
 
-def capture_diffusers(model: str, *, steps: int, batch: int, seed: int, calib_seed: int, out,
+def capture_diffusers(model: str, *, steps: int, batch: int, seed: int, calib_seed: int | None, out,
                       int8_need: bool = True, cfg=None, command: str | None = None) -> dict:
     """Capture a DDIM run of a diffusers U-Net (`load_unet`), streamed to ``out`` step by step.
 
     Conditional U-Nets run classifier-free guidance (a forward batch of 2·``batch``) on seeded
     N(0, 1) text states (77 tokens; no text encoder is run), the same states in every step."""
-    from .capture import capture_trace
+    from .capture import calibration_seed, capture_trace
 
     torch.set_num_threads(1)
+    calib_seed = calibration_seed(seed, calib_seed)
     unet, label, weights, spec = load_unet(model, seed)
     prepare(unet)
     conf = unet.config

@@ -90,7 +90,8 @@ def run_capture(args) -> int:
         raise TraceError("--max-stat-elems: must be >= 0 (0 = every row)")
     cfg = QuantConfig(int4_clip_frac=args.int4_clip_frac, int3_outlier_frac=args.int3_outlier_frac,
                       max_stat_elems=args.max_stat_elems)
-    kw = dict(steps=args.steps, batch=args.batch, seed=args.seed, out=args.out, int8_need=not args.no_int8_need,
+    kw = dict(steps=args.steps, batch=args.batch, seed=args.seed, calib_seed=args.calib_seed, out=args.out,
+              int8_need=not args.no_int8_need,
               cfg=cfg, command=_command("capture", args, "--model", "--steps", "--batch", "--seed", "--calib-seed",
                                         "--int4-clip-frac", "--int3-outlier-frac", "--no-int8-need", "--max-stat-elems",
                                         "--out"))
@@ -101,12 +102,9 @@ def run_capture(args) -> int:
         except ImportError as exc:
             raise TraceError(f"capture of diffusers U-Nets needs diffusers (pip install difftlm[capture]): "
                              f"{exc}") from None
-        calib = args.seed + 1000 if args.calib_seed is None else args.calib_seed
-        if calib == args.seed:
-            raise TraceError("--calib-seed: must differ from --seed")
-        man = capture_diffusers(args.model, calib_seed=calib, **kw)
+        man = capture_diffusers(args.model, **kw)
     else:
-        man = capture_bundled(args.model, calib_seed=args.calib_seed, **kw)
+        man = capture_bundled(args.model, **kw)
     print(f"wrote {args.out} ({fmt_bytes(os.path.getsize(args.out))}) in {time.perf_counter() - t0:.1f} s"
           + (f"; weights = {man['weights']}: its statistics mean nothing" if man.get("weights") == "random" else ""))
     return 0
