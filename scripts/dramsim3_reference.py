@@ -47,10 +47,12 @@ CONFIGS = {
     "lpddr4-2400-x32": ("configs/LPDDR4_8Gb_x16_2400.ini",
                         {"channel_size": "2048", "bus_width": "32"}),
 }
-# our model variants compared: the preset as shipped, and with DRAMsim3's address mapping
-# (the presets' default mapping row:bank:rank:column:channel already decodes as rochrababgco:
-# bank group = bank % bank_groups, i.e. the bank-group bits lowest above the column)
-VARIANTS = (("preset", {}), ("bank_group_gaps", {"bank_group_gaps": True}))
+# our model variants compared: the preset as shipped (the presets' default mapping
+# row:bank:rank:column:channel already decodes as DRAMsim3's rochrababgco: bank group = bank %
+# bank_groups, i.e. the bank-group bits lowest above the column), and the same with the two
+# reference-controller semantics off (arrival-order booking: bank_group_gaps, stall_slot_align)
+VARIANTS = (("preset", {}), ("arrival_order", {"bank_group_gaps": False,
+                                               "stall_slot_align": False}))
 DEFAULT_OUT = ROOT / "docs" / "data" / "dramsim3_reference.json"
 
 

@@ -168,6 +168,16 @@ class DramParams:
     streams stay tCCD_L-bound, which keeps the stream fast-forward's per-block rate exact).
     A channel
     remembers as many bus gaps as a queue holds bursts (the oldest is forgotten)."""
+    stall_slot_align: bool = attrs.field(default=False, converter=bool)
+    """Assumption A-69. A command held by its own bank (tRC, tRCD) lands between the slots
+    (tCCD_S for bursts, tRRD_S for ACTs) that the commands before it set, and leaves a
+    part-slot gap that no later command fits. True: while the previous command is less than
+    2 x tRC back (the bus is busy), such a command is rounded up onto that slot grid, so the
+    slots stay whole for the bursts of other banks, as DRAMsim3's clocked FR-FCFS controller
+    keeps them on LPDDR4 random reads (tRRD = tCCD = tFAW / 4: the ACT, tFAW and bus bounds
+    coincide and every part-slot gap is lost bandwidth). False: a command issues as soon as
+    its bank allows. On in `lpddr4-2400-x32` (DRAMsim3's timing set); unloaded latency and
+    conflict-free streams are unchanged."""
     read_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_queue_depth: int = attrs.field(default=32, validator=_pos, metadata=_GEOM)
     write_batching: bool = attrs.field(default=False, converter=bool)
@@ -289,6 +299,8 @@ class DramModel(MemoryModel):
                         p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s)
         self._act_hist = max(p.tfaw_ck, p.trrd_l_ck, p.trrd_s_ck)
         self._bg_gaps = p.bank_group_gaps
+        self._align = p.stall_slot_align
+        self._align_win = 2 * p.trc_ck  # A-69: the slot grid holds this long after a command
         # bus gaps remembered per channel (the oldest is forgotten): as many as a queue holds bursts
         self._max_holes = max(p.read_queue_depth, p.write_queue_depth)
         self._rrd_faw = (p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck)
@@ -775,6 +787,7 @@ class DramModel(MemoryModel):
          qrd, qwr, hole_min) = self._consts
         (S, nch, col_low, ncol, tck, ctrl, hist, trrd_l, trrd_s, tfaw, closed) = self._fast1
         run_gaps = self._bg_gaps and gl >= hole_min
+        align = self._align_win if self._align else 0  # A-69 window, 0: off
         max_holes = self._max_holes
         arr = math.ceil(arrival_ps / tck - 1e-9) + ctrl
         u = first // S
@@ -844,6 +857,8 @@ class DramModel(MemoryModel):
                                 t = x if x > y else y
                             else:
                                 t = self._act_slot(st, r, grp, t)
+                        if align:
+                            t = self._act_align(st, r, grp, t)
                     if t >= nr:
                         irefs += self._refresh(st, t)
                         nr = st.next_ref
@@ -896,6 +911,11 @@ class DramModel(MemoryModel):
                             nr = st.next_ref
                             continue
                         gap = R - lc >= hole_min
+                        if align:  # `stall_slot_align`, as `_schedule`
+                            x = lc - (lc - R) // gs * gs
+                            if x < nr and R - lc < align:
+                                c = R = x
+                                gap = R - lc >= hole_min
                     else:
                         c = lc + g
                         gap = g >= hole_min and self._bg_gaps
@@ -1146,6 +1166,19 @@ class DramModel(MemoryModel):
         sched[o] = b_list
         return sched
 
+    def _act_align(self, st: _Channel, r: int, grp: int, t: int) -> int:
+        """`stall_slot_align` for an ACT placed at t, later than tRRD allows after the ACT before
+        it (p, less than `_align_win` back): the earliest valid time on p's tRRD_S grid."""
+        at = st.act_t[r]
+        i = bisect.bisect_left(at, t)
+        if i:
+            p = at[i - 1]
+            rl, rs, _ = self._rrd_faw
+            if (t - p) % rs and p + (rl if st.act_g[r][i - 1] == grp else rs) < t < \
+                    p + self._align_win:
+                return self._act_slot(st, r, grp, p - (p - t) // rs * rs)
+        return t
+
     def _act_slot(self, st: _Channel, r: int, grp: int, t: int) -> int:
         """Earliest ACT time >= t on rank r that keeps tRRD_S/L to both neighbouring ACTs and at
         most four ACTs in any tFAW window (ACTs may go between earlier-scheduled ones)."""
@@ -1211,6 +1244,7 @@ class DramModel(MemoryModel):
         closed = close and self.params.page_policy == "closed"
         bg_gaps = self._bg_gaps
         run_gaps = bg_gaps and gl >= hole_min
+        align = self._align_win if self._align else 0  # A-69 window, 0: off
         max_holes = self._max_holes
         ncol = self._ncol
         for st, runs in work:
@@ -1260,6 +1294,8 @@ class DramModel(MemoryModel):
                                     t = x if x > y else y
                                 else:
                                     t = self._act_slot(st, r, grp, t)
+                            if align:
+                                t = self._act_align(st, r, grp, t)
                         if t >= nr:
                             refs += self._refresh(st, t)
                             nr = st.next_ref
@@ -1307,6 +1343,10 @@ class DramModel(MemoryModel):
                                 if x > g:
                                     g = x
                             if c + g <= hi:
+                                if align:  # `stall_slot_align`: on the slot grid from lo
+                                    x = lo - (lo - c) // gs * gs
+                                    if x + g <= hi and c - lo < align:
+                                        c = x
                                 hole = hi_
                                 break
                     if hole >= 0:
@@ -1338,6 +1378,10 @@ class DramModel(MemoryModel):
                                     refs += self._refresh(st, R)
                                     nr = st.next_ref
                                     continue
+                                if align:  # `stall_slot_align`: on the slot grid from lc
+                                    x = lc - (lc - R) // gs * gs
+                                    if x < nr and R - lc < align:
+                                        R = x
                                 if R - lc >= hole_min:  # a stall: later bursts may fill the gap
                                     holes.append([lc, last_grp, last_wr, R, grp, wr])
                                     if len(holes) > max_holes:

@@ -91,12 +91,13 @@ HBM2_2000 = dict(
 # CWL 14, tRCD 15, tRP 15, tRAS 32, tRRD 8, tFAW 32, tWR 30, tWTR_L 16, tRTP 12, tRFC 392,
 # tREFI 8660); tRC = tRAS + tRP. NOTE: CL/tRCD/tRP there are shorter than JEDEC JESD209-4
 # LPDDR4-2400 (RL 24, tRCD = tRPpb = 18 ns = 22 clocks; see `lpddr4-2400`). tCCD = BL/2 = 8
-# (JESD209-4; the ini's tCCD_S/L 4/6 are below one BL16 burst on the bus).
+# (JESD209-4; the ini's tCCD_S/L 4/6 are below one BL16 burst on the bus). Commands stay on the
+# slot grid under load as DRAMsim3's controller keeps them (`stall_slot_align`, assumption A-69).
 LPDDR4_2400_X32 = dict(
     _LPDDR4_COMMON, channels=1, bus_width_bits=32, tck_ps=2500 / 3,
     trcd_ck=15, trp_ck=15, tcl_ck=17, tcwl_ck=14, tras_ck=32, trc_ck=47,
     trrd_s_ck=8, trrd_l_ck=8, tfaw_ck=32, twr_ck=30, twtr_ck=16, trtw_ck=27, trtp_ck=12,
-    trefi_ck=8660, trfc_ck=392,
+    trefi_ck=8660, trfc_ck=392, stall_slot_align=True,
     act_energy_pj=_DDR4_ACT_PJ * (4 / 8) * _LP_VDD2, ref_energy_pj=_DDR4_REF_PJ * (16 / 64) * _LP_VDD2,
 )
 
