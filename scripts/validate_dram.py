@@ -208,7 +208,19 @@ def ramulator2_section() -> list[str]:
             "Semantics that still differ: Ramulator 2 calls a write back at its WR command, so "
             "buffered writes hold some of its host's 32 slots (fewer reads in flight: lower read "
             "latency), while ours leave the host on acceptance; its write mode preempts queued "
-            "reads, while our drain is timed after the reads already booked."]
+            "reads, while our drain is timed after the reads already booked.", "",
+            "The two points outside tolerance, from Ramulator 2's command traces "
+            "(`docs/data/ramulator2_notes.md`): `lpddr5-6400` stride 8 KiB (one bank group, four "
+            "banks, all row misses): about 80 % of the time Ramulator 2's banks run in lockstep "
+            "at 56 CK per bank cycle instead of nRC = 49, because its active buffer is served "
+            "before the second 32 B transaction of each request (each bank's second RD waits "
+            "behind the other banks' first RDs), plus a CAS (WCK sync) command per round and "
+            "about 215 CK per refresh; our model books a request's two bursts together and "
+            "stays at nRC (the plain bound: 3.95 GB/s after refresh). `lpddr5-6400` seq 2:1: "
+            "Ramulator 2 interleaves two bank groups in both read and write phases; ours loses "
+            "15 % of the span to same-group spacing around its drains (it books reads on "
+            "arrival and cannot preempt them). Neither is a timing-table difference; our model "
+            "has no switch for them."]
     return out
 
 
