@@ -31,6 +31,9 @@ Run: python scripts/ramulator2_reference.py --ramulator2 DIR [--commit SHA] [--o
   (builds the driver with g++ -std=c++20 against DIR/libramulator.so unless --driver is given;
   fmt headers are found through DIR/build/CMakeCache.txt or --fmt-include)
 Without --ramulator2 only our model runs and the Ramulator 2 numbers are kept from --out.
+Command traces (as read in docs/data/ramulator2_notes.md):
+  python scripts/ramulator2_reference.py --ramulator2 DIR --cmd-trace OUTDIR
+  (Ramulator 2's CmdTraceRecorder plugin; the first 5k requests of each loaded stream)
 """
 
 from __future__ import annotations
@@ -77,15 +80,18 @@ QUEUE = 32
 DEFAULT_OUT = ROOT / "docs" / "data" / "ramulator2_reference.json"
 
 
-def ram_config(ram, preset: str, scheduler: str = "FRFCFS") -> tuple[dict, dict]:
-    """(config for the driver, provenance) built with Ramulator 2's Python config package."""
+def ram_config(ram, preset: str, scheduler: str = "FRFCFS",
+               cmd_trace: pathlib.Path | None = None) -> tuple[dict, dict]:
+    """(config for the driver, provenance) built with Ramulator 2's Python config package;
+    `cmd_trace`: attach its command trace recorder, writing that path (+ '.ch<channel>')."""
     std, org, timing, over, ctrl = CONFIGS[preset]
     dram = getattr(ram.dram, std)(org_preset=org, timing_preset=timing, **over)
+    plugins = [ram.controller_plugin.CmdTraceRecorder(path=str(cmd_trace))] if cmd_trace else []
     c = getattr(ram.controller, ctrl)(
         dram=dram, scheduler=getattr(ram.scheduler, scheduler)(),
         refresh_manager=ram.refresh_manager.AllBank(), row_policy=ram.row_policy.Open(),
         addr_mapper=getattr(ram.addr_mapper, MAPPER)(),
-        read_buffer_size=QUEUE, write_buffer_size=QUEUE)
+        read_buffer_size=QUEUE, write_buffer_size=QUEUE, controller_plugins=plugins)
     ms = ram.memory_system.GenericDRAM(clock_ratio=1, controllers=[c],
                                        channel_mapper=ram.channel_mapper.CacheLineInterleave())
     cfg = {"frontend": ram.frontend.External(clock_ratio=1).to_config(),
@@ -212,6 +218,27 @@ def git_commit(ram: pathlib.Path) -> str:
         return "unknown"
 
 
+def cmd_traces(ram_dir: pathlib.Path, driver, out_dir: pathlib.Path, n: int) -> None:
+    """Ramulator 2's command traces (cycle, command, address vector per line) of the first `n`
+    requests of every loaded stream, to `out_dir`/<preset>_<stream>.csv.ch0, with bandwidth."""
+    sys.path.insert(0, str(ram_dir / "python"))
+    import ramulator as ram  # noqa: PLC0415
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as t:
+        tmp = pathlib.Path(t)
+        for preset in CONFIGS:
+            for label, pat, _n, limit, wr in STREAMS:
+                if limit <= 1:
+                    continue
+                name = f"{preset}_{re.sub(r'[^A-Za-z0-9]+', '_', label).strip('_')}"
+                cfg, prov = ram_config(ram, preset, cmd_trace=out_dir / f"{name}.csv")
+                p = tmp / "cfg.json"
+                p.write_text(json.dumps(cfg))
+                _m, addr, writes = stream(preset, pat, n, wr)
+                r = run_ramulator(driver, p, addr, writes, limit, prov["timing_ck"]["tCK_ps"] / 1000, tmp)
+                print(f"{name}: {r['bandwidth_gbps']:.3f} GB/s over {n} requests", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ramulator2", type=pathlib.Path, help="Ramulator 2 source tree, built")
@@ -223,7 +250,20 @@ def main(argv=None) -> int:
                     "CMakeLists.txt project VERSION)")
     ap.add_argument("--no-ours", action="store_true", help="skip our model (keep old 'ours')")
     ap.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    ap.add_argument("--cmd-trace", type=pathlib.Path, metavar="DIR",
+                    help="only write Ramulator 2's command traces of the loaded streams' first "
+                         "--cmd-trace-requests requests to DIR (needs --ramulator2)")
+    ap.add_argument("--cmd-trace-requests", type=int, default=5000)
     args = ap.parse_args(argv)
+    if args.cmd_trace:
+        if not args.ramulator2:
+            ap.error("--cmd-trace needs --ramulator2")
+        with tempfile.TemporaryDirectory() as t:
+            driver = args.driver or build_driver(
+                args.ramulator2, args.fmt_include or fmt_include(args.ramulator2),
+                pathlib.Path(t) / "driver")
+            cmd_traces(args.ramulator2, driver, args.cmd_trace, args.cmd_trace_requests)
+        return 0
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     res = {"ramulator2": old.get("ramulator2", {}),
            "ours": old.get("ours", {}) if args.no_ours else {}}
