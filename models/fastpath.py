@@ -17,11 +17,17 @@ Step reuse (assumption A-41). Steps whose `Design.step_key` is equal replay iden
 streams. In a run of at least `min_reuse_run` such steps, the first two and the last are
 simulated; the ones between are copies of the second, spliced into the timeline
 (`ActivityRecorder.splice`) with their counters taken as that step's measured deltas.
+
+Op reuse (assumption A-70; exact: the same job stream, so the same results). For a design whose
+op jobs are pure (`Design.op_jobs_pure`), an op's jobs (compressed when macro jobs are on) are
+made once per step key among the simulated steps and copied, with their step, into the later
+simulated steps of that key, instead of being made and merged again.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from collections import Counter
+from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -53,14 +59,17 @@ class FastPath:
     """Fewest consecutive equal-key steps for which reuse is applied."""
     memory_fast_forward: bool = True
     """Let the memory model extrapolate long transfers (its own fast path)."""
+    op_reuse: bool = True
+    """Copy an op's jobs into later simulated steps with an equal step key instead of making
+    them again (A-70; designs with `op_jobs_pure`); results are identical either way."""
 
     @classmethod
     def exact(cls) -> "FastPath":
-        return cls(macro_jobs=False, step_reuse=False, memory_fast_forward=False)
+        return cls(macro_jobs=False, step_reuse=False, memory_fast_forward=False, op_reuse=False)
 
     @property
     def is_exact(self) -> bool:
-        return not (self.macro_jobs or self.step_reuse or self.memory_fast_forward)
+        return not (self.macro_jobs or self.step_reuse or self.memory_fast_forward or self.op_reuse)
 
 
 @attrs.define
@@ -70,6 +79,8 @@ class FastStats:
     exact_jobs: int = 0
     macro_jobs: int = 0
     macro_tiles: int = 0
+    ops_reused: int = 0
+    """(step, op)s whose jobs were copied from an earlier simulated step (A-70)."""
 
 
 def reuse_plan(keys: Sequence[Any], min_run: int) -> tuple[list[int], list[tuple[int, int, int]]]:
@@ -92,11 +103,55 @@ def reuse_plan(keys: Sequence[Any], min_run: int) -> tuple[list[int], list[tuple
     return simulate, runs
 
 
+class OpReuse:
+    """`Design.jobs`'s `per_op` for op reuse (A-70): each (step key, op)'s jobs, compressed when
+    macro jobs are on, are made once and copied into the later steps of that key (only keys
+    that recur among the simulated steps are kept)."""
+
+    def __init__(self, step_keys: dict[int, Hashable], units: dict[str, Any], fp: FastPath,
+                 stats: FastStats):
+        counts = Counter(step_keys.values())
+        self.keys = {s: k for s, k in step_keys.items() if counts[k] > 1}
+        self.units, self.fp, self.stats = units, fp, stats
+        self.cache: dict[tuple, tuple[list, FastStats]] = {}
+        self.costs: dict = {}  # `merge`'s cost cache, shared by all ops as in one `compress`
+
+    def _made(self, make: Callable[[], Iterable]) -> Iterator:
+        if self.fp.macro_jobs:
+            return compress(make(), self.units, self.fp, self.stats, self.costs)
+        return make()
+
+    def __call__(self, step: int, op, make: Callable[[], Iterable]) -> Iterator:
+        key = self.keys.get(step)
+        if key is None:
+            yield from self._made(make)
+            return
+        got = self.cache.get((key, op.op_id))
+        st = self.stats
+        if got is not None:  # fresh copies: the pipeline writes a job's timing fields
+            jobs, delta = got
+            st.exact_jobs += delta.exact_jobs
+            st.macro_jobs += delta.macro_jobs
+            st.macro_tiles += delta.macro_tiles
+            st.ops_reused += 1
+            for j in jobs:
+                yield j if isinstance(j, Barrier) else attrs.evolve(j, step=step)
+            return
+        before = attrs.evolve(st)
+        jobs = list(self._made(make))
+        delta = FastStats(st.exact_jobs - before.exact_jobs, st.macro_jobs - before.macro_jobs,
+                          st.macro_tiles - before.macro_tiles)
+        self.cache[(key, op.op_id)] = ([j if isinstance(j, Barrier) else attrs.evolve(j) for j in jobs],
+                                       delta)
+        yield from jobs
+
+
 def compress(jobs: Iterable[TileJob | Barrier], units: dict[str, Any], fp: FastPath,
-             stats: FastStats) -> Iterator[TileJob | Barrier]:
-    """The job stream with each (step, op)'s interior replaced by macro jobs (A-40)."""
+             stats: FastStats, costs: dict | None = None) -> Iterator[TileJob | Barrier]:
+    """The job stream with each (step, op)'s interior replaced by macro jobs (A-40); `costs`:
+    a cache of each (unit, work)'s cost to share between calls (see `merge`)."""
     group: list[TileJob] = []
-    costs: dict = {}
+    costs = {} if costs is None else costs
     for job in jobs:
         if group and (isinstance(job, Barrier) or job.op_id != group[0].op_id or job.step != group[0].step):
             yield from _emit(group, units, fp, stats, costs)

@@ -26,7 +26,7 @@ from .designs import create_design
 from .energy import energy_summary
 from .errors import ConfigError
 from .memory import create_memory_model, memory_model_config
-from .fastpath import FastPath, FastStats, compress, reuse_plan
+from .fastpath import FastPath, FastStats, OpReuse, compress, reuse_plan
 from .pipeline import Barrier
 from .result import Result
 
@@ -77,13 +77,19 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
     elaborate(top)
     d.prepare(trace)
     n_steps = trace.n_steps
-    steps, runs = (reuse_plan([d.step_key(trace, s) for s in range(n_steps)], fp.min_reuse_run)
-                   if fp.step_reuse else (list(range(n_steps)), []))
+    keys = [d.step_key(trace, s) for s in range(n_steps)] if fp.step_reuse or fp.op_reuse else []
+    steps, runs = (reuse_plan(keys, fp.min_reuse_run) if fp.step_reuse
+                   else (list(range(n_steps)), []))
     reuse = _Reuse(runs, top, d)
     bar = _progress_bar(progress, n_steps, design)
     fast_stats = FastStats()
-    jobs = d.jobs(trace, steps, progress=(lambda s: bar.update(1 + reuse.skipped_after(s))) if bar else None)
-    counted = _Counter(compress(jobs, d.units, fp, fast_stats) if fp.macro_jobs else jobs)
+    tick = (lambda s: bar.update(1 + reuse.skipped_after(s))) if bar else None
+    if fp.op_reuse and d.op_jobs_pure:  # A-70: compresses op by op itself
+        counted = _Counter(d.jobs(trace, steps, progress=tick,
+                                  per_op=OpReuse({s: keys[s] for s in steps}, d.units, fp, fast_stats)))
+    else:
+        jobs = d.jobs(trace, steps, progress=tick)
+        counted = _Counter(compress(jobs, d.units, fp, fast_stats) if fp.macro_jobs else jobs)
     d.pipeline.run(counted)
     env.run()
     if bar:
@@ -383,7 +389,9 @@ def _fast_notes(f: dict[str, Any], n_steps: int, tiles: int) -> list[str]:
     mem = f["memory"].get("extrapolated_bytes", 0)
     return [f"fast path: {f['steps_reused']} of {n_steps} steps reused (A-41), "
             f"{100 * f['macro_tiles'] / max(1, tiles):.1f} % of tiles in {f['macro_jobs']} macro jobs (A-40), "
-            f"{mem:,} DRAM bytes extrapolated by the memory model; --exact simulates everything"]
+            f"{mem:,} DRAM bytes extrapolated by the memory model"
+            + (f", {f['ops_reused']} ops' jobs copied from an earlier step (A-70, exact)"
+               if f.get("ops_reused") else "") + "; --exact simulates everything"]
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

@@ -101,6 +101,41 @@ def test_macro_jobs_match_exact_on_a_larger_model(cifar_trace, design):
     _close(fast, exact, design)
 
 
+def _same(a, b) -> None:
+    """Two results equal in everything the simulation measured (not in what the fast path did)."""
+    strip = (lambda r: json.dumps({k: v for k, v in r.summary.items() if k != "fast_path"},
+                                  sort_keys=True, default=str))
+    assert strip(a) == strip(b)
+    assert a.per_op == b.per_op and a.per_step == b.per_step
+
+
+def test_op_reuse_is_exact_and_makes_fewer_jobs(cifar_trace, monkeypatch):
+    """A-70 on dense (3 steps of one key, macro jobs on): ops of steps 1 and 2 are copies of
+    step 0's, the design makes each op's jobs once, and nothing measured changes."""
+    from models.designs.dense import Dense
+
+    made = []
+    orig = Dense.mac_jobs
+    monkeypatch.setattr(Dense, "mac_jobs", lambda self, step, op: made.append(step) or orig(self, step, op))
+    on = difftlm.replay(cifar_trace, "dense", fast=FastPath(step_reuse=False))
+    steps_on = set(made)
+    made.clear()
+    off = difftlm.replay(cifar_trace, "dense", fast=FastPath(step_reuse=False, op_reuse=False))
+    assert steps_on == {0} and set(made) == {0, 1, 2}
+    assert on.summary["fast_path"]["ops_reused"] > 0 and on.summary["fast_path"]["macro_jobs"] > 0
+    for k in ("exact_jobs", "macro_jobs", "macro_tiles"):
+        assert on.summary["fast_path"][k] == off.summary["fast_path"][k]
+    _same(on, off)
+    assert "A-70" in " ".join(on.notes)
+
+
+def test_op_reuse_only_for_designs_with_pure_op_jobs(bundled_pair):
+    """Ditto's op jobs read per-step statistics and keep state: it never copies them."""
+    assert bundled_pair[0]["ditto"].summary["fast_path"]["ops_reused"] == 0
+    assert bundled_pair[0]["dense"].summary["fast_path"]["ops_reused"] > 0
+    assert not FastPath.exact().op_reuse and FastPath.exact().is_exact
+
+
 def test_cli_exact_and_fast_report(capsys):
     assert cli_main(["replay", "--fast-report"]) == 0
     out = capsys.readouterr().out

@@ -15,6 +15,7 @@ or class whose import registers them).
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from importlib import metadata
@@ -154,6 +155,10 @@ class Design:
     """Activation of the model variant the design needs ("relu" for designs assuming ReLU)."""
     mac_unit: ClassVar[str] = "pe"
     """The unit whose `macs_per_cycle` defines PE utilisation."""
+    op_jobs_pure: ClassVar[bool] = False
+    """True when an op's jobs depend only on the op, its plan and the step's `step_key`, and
+    making them changes no design state (its `begin_step` yields nothing): the fast path may
+    then reuse an op's jobs in a later simulated step with an equal key (A-70)."""
 
     def __init__(self, hw: HardwareConfig, params: dict[str, Any] | None = None, *,
                  name: str | None = None, variant: dict[str, Any] | None = None):
@@ -287,15 +292,21 @@ class Design:
             f"global buffer's {kib(cap)} (peak {kib(r.peak_bytes)}), {len(r.spilled)} through DRAM")
 
     # -- the step/op loop, once for every design -----------------------------------------
-    def jobs(self, trace: Trace, steps: Iterable[int] | None = None, progress=None) -> Iterator[TileJob]:
-        """The job stream of `steps` (default: every step), in order; `prepare` comes first."""
+    def jobs(self, trace: Trace, steps: Iterable[int] | None = None, progress=None,
+             per_op=None) -> Iterator[TileJob]:
+        """The job stream of `steps` (default: every step), in order; `prepare` comes first.
+        `per_op(step, op, make)`, if given, yields op `op`'s jobs in step `step` in place of
+        `make()` (its generator): the fast path's op reuse (A-70)."""
         for step in range(trace.n_steps) if steps is None else steps:
             yield from self.begin_step(trace, step)
             for op in trace.ops:
                 if op.is_mac:
-                    yield from self.mac_jobs(step, op)
+                    make = functools.partial(self.mac_jobs, step, op)
                 elif op.kind != "concat":
-                    yield from self.vector_jobs(step, op)
+                    make = functools.partial(self.vector_jobs, step, op)
+                else:
+                    continue
+                yield from make() if per_op is None else per_op(step, op, make)
             if progress is not None:
                 progress(step)
 

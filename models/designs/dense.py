@@ -21,6 +21,7 @@ class Dense(Design):
     """Dense int8 baseline."""
 
     Params = BaseParams
+    op_jobs_pure = True
 
     def step_key(self, trace: Trace, step: int) -> Hashable:
         """Dense reads no statistics: its steps differ only in where the weights come from."""
