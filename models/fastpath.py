@@ -56,7 +56,12 @@ class FastPath:
     step_reuse: bool = True
     """Reuse the measurements of a step for the following steps with an equal key (A-41)."""
     min_reuse_run: int = attrs.field(default=4, validator=attrs.validators.ge(4))
-    """Fewest consecutive equal-key steps for which reuse is applied."""
+    """Fewest consecutive equal-key steps for which reuse is applied (also the fewest steps of
+    one class that step sampling samples)."""
+    step_block: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    """Step sampling (A-71): consecutive steps of one `Design.step_class` whose statistics differ
+    are simulated one per block of at most this many steps, the block's middle step standing
+    for the rest; 1 turns it off."""
     memory_fast_forward: bool = True
     """Let the memory model extrapolate long transfers (its own fast path)."""
     op_reuse: bool = True
@@ -65,11 +70,13 @@ class FastPath:
 
     @classmethod
     def exact(cls) -> "FastPath":
-        return cls(macro_jobs=False, step_reuse=False, memory_fast_forward=False, op_reuse=False)
+        return cls(macro_jobs=False, step_reuse=False, memory_fast_forward=False, op_reuse=False,
+                   step_block=1)
 
     @property
     def is_exact(self) -> bool:
-        return not (self.macro_jobs or self.step_reuse or self.memory_fast_forward or self.op_reuse)
+        return not (self.macro_jobs or self.step_reuse or self.memory_fast_forward or self.op_reuse
+                    or self.step_block > 1)
 
 
 @attrs.define
@@ -83,12 +90,19 @@ class FastStats:
     """(step, op)s whose jobs were copied from an earlier simulated step (A-70)."""
 
 
-def reuse_plan(keys: Sequence[Any], min_run: int) -> tuple[list[int], list[tuple[int, int, int]]]:
-    """Steps to simulate and reuse runs (source step, first reused step, count) for step keys
-    `keys`: in each run of ≥ `min_run` equal consecutive keys [a, b], steps a, a + 1 and b are
-    simulated and a + 2 .. b − 1 are copies of a + 1."""
+def reuse_plan(keys: Sequence[Any], min_run: int, classes: Sequence[Any] | None = None,
+               block: int = 1) -> tuple[list[int], list[tuple[int, int, int, int]]]:
+    """Steps to simulate and reuse runs (source, first, last, next simulated step): the source
+    step's measured window stands for steps first..last (source among them).
+
+    Step reuse (A-41): in each run of ≥ `min_run` equal consecutive `keys` [a, b], steps a,
+    a + 1 and b are simulated and a + 2 .. b − 1 are copies of a + 1. Step sampling (A-71, when
+    `block` > 1): a run [a, b] of ≥ `min_run` consecutive steps left simulated, of one of
+    `classes` and none an edge of a reuse run, keeps a and b and cuts a + 1 .. b − 1 into blocks of
+    at most `block` steps, each standing for its block from its middle step (with a linear trend
+    the block's sum is its middle step's value times its length)."""
     simulate: list[int] = []
-    runs: list[tuple[int, int, int]] = []
+    runs: list[tuple[int, int, int, int]] = []
     n, a = len(keys), 0
     while a < n:
         b = a
@@ -96,11 +110,40 @@ def reuse_plan(keys: Sequence[Any], min_run: int) -> tuple[list[int], list[tuple
             b += 1
         if b - a + 1 >= min_run:
             simulate += [a, a + 1, b]
-            runs.append((a + 1, a + 2, b - a - 2))
+            runs.append((a + 1, a + 1, b - 1, b))
         else:
             simulate += range(a, b + 1)
         a = b + 1
+    if block > 1 and classes is not None:
+        simulate, runs = _sample(simulate, runs, classes, min_run, block)
     return simulate, runs
+
+
+def _sample(simulate: list[int], runs: list, classes: Sequence[Any], min_run: int, block: int):
+    """`reuse_plan`'s step sampling over the steps it left simulated."""
+    edges = {r[0] for r in runs} | {r[3] for r in runs}
+    groups: list[list[int]] = []  # consecutive simulated steps of one class, edges alone
+    for st in simulate:
+        g = groups[-1] if groups else None
+        if (g and st == g[-1] + 1 and st not in edges and g[-1] not in edges
+                and classes[st] == classes[g[-1]]):
+            g.append(st)
+        else:
+            groups.append([st])
+    out: list[int] = []
+    for g in groups:
+        a, b = g[0], g[-1]
+        if len(g) < min_run:
+            out += g
+            continue
+        length = b - a - 1  # the interior a + 1 .. b - 1
+        nb = -(-length // block)
+        blocks = [(a + 1 + length * k // nb, a + length * (k + 1) // nb) for k in range(nb)]
+        anchors = [(lo + hi) // 2 for lo, hi in blocks]
+        out += [a, *anchors, b]
+        runs = runs + [(anchors[k], lo, hi, anchors[k + 1] if k + 1 < nb else b)
+                       for k, (lo, hi) in enumerate(blocks) if hi > lo]
+    return out, sorted(runs)
 
 
 class OpReuse:

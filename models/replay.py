@@ -78,7 +78,8 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
     d.prepare(trace)
     n_steps = trace.n_steps
     keys = [d.step_key(trace, s) for s in range(n_steps)] if fp.step_reuse or fp.op_reuse else []
-    steps, runs = (reuse_plan(keys, fp.min_reuse_run) if fp.step_reuse
+    classes = [d.step_class(trace, s) for s in range(n_steps)] if fp.step_block > 1 else None
+    steps, runs = (reuse_plan(keys, fp.min_reuse_run, classes, fp.step_block) if fp.step_reuse
                    else (list(range(n_steps)), []))
     reuse = _Reuse(runs, top, d)
     bar = _progress_bar(progress, n_steps, design)
@@ -98,6 +99,8 @@ def replay(trace: Trace | str, design: str = "dense", hw: HardwareConfig = COMMO
     result = _collect(trace, d, top, hw, mem_name, mem, recorder, env, counted, wall, reuse,
                       {"exact": fp.is_exact, **attrs.asdict(fp), **attrs.asdict(fast_stats),
                        "steps_simulated": len(steps), "steps_reused": n_steps - len(steps),
+                       "steps_sampled": sum(hi - lo for src, lo, hi, _ in runs
+                                            if any(keys[s] != keys[src] for s in range(lo, hi + 1))),
                        "memory": mem.fast_stats()})
     if chrome_trace:
         names = [f"s{s}:{op.name}" for s in range(trace.n_steps) for op in trace.ops]
@@ -123,37 +126,42 @@ class _Counter:
 
 
 class _Reuse:
-    """Step reuse (A-41): snapshots of every additive counter when a run's source step and the
-    step simulated after it start, and the splice of the source step's window after the run."""
+    """Step reuse (A-41) and sampling (A-71): snapshots of every additive counter when a run's
+    source step and the step simulated after it start, and the splice of the source step's
+    window standing for the run's steps."""
 
-    def __init__(self, runs: list[tuple[int, int, int]], top: Module, d):
+    def __init__(self, runs: list[tuple[int, int, int, int]], top: Module, d):
         self.runs, self.top, self.d = runs, top, d
         self.snaps: dict[int, dict[tuple, float]] = {}
-        watch = {src for src, _, _ in runs} | {first + count for _, first, count in runs}
+        watch = {src for src, _, _, _ in runs} | {nxt for _, _, _, nxt in runs}
         if runs:
             d.pipeline.on_step = lambda step: (self.snaps.__setitem__(step, _counters(top, d))
                                                if step in watch else None)
 
     def skipped_after(self, step: int) -> int:
-        """Reused steps that follow simulated step `step` in step order."""
-        return sum(count for src, _, count in self.runs if src == step)
+        """Steps not simulated that a simulated step `step` stands for."""
+        return sum(hi - lo for src, lo, hi, _ in self.runs if src == step)
 
     def apply(self, recorder: ActivityRecorder, marks: list[tuple[int, int]], n_ops: int,
               dram_bytes: dict, counters: dict[tuple, float], tiles: dict[int, int]) -> tuple[int, list]:
         """Splice every run into the timeline, marks, DRAM bytes and counters; returns the total
-        shift in ps and the new marks."""
+        shift in ps and the new marks. Run (src, lo, hi, nxt): copy k = 0 .. hi − lo of src's
+        window [start of src, start of nxt) is step lo + k; activity in it of an earlier step
+        belongs to step lo + k − 1, of nxt (or later) to the step after the copy."""
         total = 0
         step_start = {}
         for t, lab in marks:
             step_start.setdefault(lab // n_ops, t)
-        for src, first, count in reversed(self.runs):
-            nxt = first + count
+        for src, lo, hi, nxt in reversed(self.runs):
+            count = hi - lo
             t0, t1 = step_start[src], step_start[nxt]
             width = t1 - t0
 
-            def relabel(labels: np.ndarray, k: int, nxt=nxt, count=count) -> np.ndarray:
+            def relabel(labels: np.ndarray, k: int, src=src, lo=lo, nxt=nxt) -> np.ndarray:
                 step, op = np.divmod(labels, n_ops)
-                return np.where(step < nxt, step + k, step - count + k) * n_ops + op
+                new = np.where(step < src, lo + k - 1,
+                               np.where(step < nxt, lo + k, step - nxt + lo + k + 1))
+                return new * n_ops + op
 
             total += recorder.splice(t0, t1, count, relabel)
             out = []
@@ -169,13 +177,15 @@ class _Reuse:
             marks = out
             for (lab, kind, write), nbytes in list(dram_bytes.items()):
                 if lab // n_ops == src:
-                    for k in range(1, count + 1):
-                        dram_bytes[(lab + k * n_ops, kind, write)] += nbytes
+                    del dram_bytes[(lab, kind, write)]
+                    for k in range(count + 1):
+                        dram_bytes[(lab + (lo + k - src) * n_ops, kind, write)] += nbytes
             a, b = self.snaps[src], self.snaps[nxt]
             for key in a.keys() | b.keys():
                 counters[key] = counters.get(key, 0.0) + count * (b.get(key, 0.0) - a.get(key, 0.0))
-            for k in range(1, count + 1):
-                tiles[src + k] = tiles[src]
+            src_tiles = tiles[src]
+            for k in range(count + 1):
+                tiles[lo + k] = src_tiles
         return total, marks
 
 
@@ -387,7 +397,10 @@ def _fast_notes(f: dict[str, Any], n_steps: int, tiles: int) -> list[str]:
     if f["exact"]:
         return []
     mem = f["memory"].get("extrapolated_bytes", 0)
-    return [f"fast path: {f['steps_reused']} of {n_steps} steps reused (A-41), "
+    sampled = f.get("steps_sampled", 0)
+    return [f"fast path: {f['steps_reused']} of {n_steps} steps reused ("
+            f"{f['steps_reused'] - sampled} copies of a step with the same key, A-41; {sampled} "
+            "stood for by the sampled middle step of their block, A-71), "
             f"{100 * f['macro_tiles'] / max(1, tiles):.1f} % of tiles in {f['macro_jobs']} macro jobs (A-40), "
             f"{mem:,} DRAM bytes extrapolated by the memory model"
             + (f", {f['ops_reused']} ops' jobs copied from an earlier step (A-70, exact)"

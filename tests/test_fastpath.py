@@ -24,8 +24,21 @@ def _close(fast: dict, exact: dict, name: str) -> None:
 
 def test_reuse_plan_keeps_the_edges_of_each_run():
     steps, runs = reuse_plan(["a", "b", "b", "b", "b", "b", "c"], 4)
-    assert steps == [0, 1, 2, 5, 6] and runs == [(2, 3, 2)]
+    assert steps == [0, 1, 2, 5, 6] and runs == [(2, 2, 4, 5)]
     assert reuse_plan(["a", "a", "a"], 4) == ([0, 1, 2], [])
+
+
+def test_step_sampling_keeps_edges_and_samples_each_block_in_its_middle():
+    # every step has its own statistics (keys), one class after the first two steps
+    keys, classes = list(range(14)), ["first", "second"] + ["rest"] * 11 + ["last"]
+    steps, runs = reuse_plan(keys, 4, classes, 5)
+    # steps 2..12 are one class: 2 and 12 are kept, 3..11 are cut into blocks 3-6 and 7-11
+    assert steps == [0, 1, 2, 4, 9, 12, 13]
+    assert runs == [(4, 3, 6, 9), (9, 7, 11, 12)]
+    assert reuse_plan(keys, 4, classes, 1) == (list(range(14)), [])  # block 1: off
+    # equal keys keep exact reuse; their edges are never sampled
+    steps, runs = reuse_plan(["k"] * 6 + list(range(6)), 4, ["c"] * 12, 3)
+    assert runs[0] == (1, 1, 4, 5) and {1, 5} <= set(steps)
 
 
 def test_splice_repeats_a_window_and_shifts_the_rest():
@@ -60,6 +73,9 @@ def test_fast_matches_exact_on_the_bundled_traces(bundled_pair):
     # dense-like designs read no statistics: their steady steps are reused
     f = fast["dense"].summary["fast_path"]
     assert f["steps_reused"] > 0 and f["steps_simulated"] + f["steps_reused"] == 50
+    assert f["steps_sampled"] == 0  # its steps are equal: copies, not samples
+    # designs reading per-step statistics sample their steady steps
+    assert fast["ditto"].summary["fast_path"]["steps_sampled"] > 0
     assert fast["dense"].summary["tile_jobs"] == exact["dense"].summary["tile_jobs"]
 
 

@@ -141,7 +141,9 @@ def fast_report(name: str, summary: dict) -> str:
     if mem:
         tot = (mem.get("exact_bytes", 0) + mem.get("extrapolated_bytes", 0)) or 1
         mem_txt = f"; DRAM bytes extrapolated {100 * mem.get('extrapolated_bytes', 0) / tot:.1f} %"
-    return (f"{name}: {f.get('steps_simulated', 0)} steps simulated, {f.get('steps_reused', 0)} reused; "
+    sampled = f.get("steps_sampled", 0)
+    return (f"{name}: {f.get('steps_simulated', 0)} steps simulated, {f.get('steps_reused', 0)} reused"
+            + (f" ({sampled} sampled)" if sampled else "") + "; "
             f"of {tiles:,} tiles {100 * f.get('exact_jobs', 0) / tiles:.1f} % exact, "
             f"{100 * f.get('macro_tiles', 0) / tiles:.1f} % in {f.get('macro_jobs', 0):,} macro jobs, "
             f"{100 * reused / tiles:.1f} % reused{mem_txt}")

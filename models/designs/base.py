@@ -319,6 +319,13 @@ class Design:
         return (self.builder.weight_source(step), min(step, 2), step == trace.n_steps - 1,
                 trace.step_fingerprint(step))
 
+    def step_class(self, trace: Trace, step: int) -> Hashable:
+        """What shapes step `step`'s job stream besides its statistics: consecutive steps of one
+        class whose keys differ only in their statistics may be sampled (A-71). Default: the
+        parts of the default `step_key` that are not statistics (weight source, first / second /
+        last position)."""
+        return (self.builder.weight_source(step), min(step, 2), step == trace.n_steps - 1)
+
     def begin_step(self, trace: Trace, step: int) -> Iterator:
         """Hook before a step's ops (e.g. a `Barrier`, per-step statistics)."""
         return iter(())
