@@ -97,9 +97,10 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=_columns(rows), lineterminator="\n", restval="")
-        w.writeheader()
-        w.writerows(rows)
+        cols = _columns(rows)
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows([row.get(c, "") for c in cols] for row in rows)
     return buf.getvalue()
 
 
@@ -113,7 +114,9 @@ def _write_parquet(path: str, rows: list[dict[str, Any]]) -> bool:
     data = {}
     for c in cols:
         vals = [row.get(c) for row in rows]
-        if any(isinstance(v, float) for v in vals) and all(isinstance(v, (int, float, type(None))) and not isinstance(v, bool) for v in vals):
+        types = set(map(type, vals))  # a numeric column with a float in it is all floats
+        if any(issubclass(t, float) for t in types) and all(
+                t is type(None) or (issubclass(t, (int, float)) and not issubclass(t, bool)) for t in types):
             vals = [None if v is None else float(v) for v in vals]
         data[c] = vals
     table = pa.table(data) if rows else pa.table({})
