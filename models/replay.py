@@ -191,12 +191,14 @@ class _Reuse:
 
 def _counters(top: Module, d, reports: tuple | None = None) -> dict[tuple, float]:
     """Every additive counter of the run so far, flat: energy events per component, numeric
-    component reports (`reports`: `_module_reports` when already taken), unit cycles and MACs."""
+    component reports (`reports`: `_module_reports` when already taken), unit cycles, MACs and the
+    design's `step_counts`."""
     ledger, _, extra = reports or _module_reports(top, d)
     out: dict[tuple, float] = {("events", c, k): v for c, e in ledger.items() for k, v in e.items()}
     out.update({("extra", k): v for k, v in extra.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)})
     out.update({("unit_cycles", u): c for u, c in d.pipeline.unit_cycles.items()})
+    out.update({("design", k): v for k, v in d.step_counts().items()})
     out[("macs",)] = d.pipeline.macs
     return out
 
@@ -334,6 +336,7 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
         elif key[0] == "unit_cycles":
             unit_cycles[key[1]] = v
     ledger = {c: dict(sorted(e.items())) for c, e in sorted(ledger.items()) if e}
+    d.set_step_counts({key[1]: v for key, v in counters.items() if key[0] == "design"})
     reported.update(d.report())
     pe = d.pe
     macs = counters[("macs",)]

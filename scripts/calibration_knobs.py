@@ -3,7 +3,7 @@
 Captures the bundled tiny model's twins (50 steps, the bundled traces' seeds) at several values of
 `int4_clip_frac` (int4/uint4 shift rule: MHDiff's peripheral int8 share, SQ-DM's int4 clipping
 and sparsity) and `int3_outlier_frac` (Cambricon-D's int3 scale rule: its outlier ratios and
-compressed bytes), the other knob at its default, replays the designs that read them and writes
+compressed bytes), the other knob at its default, replays (exact: no sampled steps) the designs that read them and writes
 docs/calibration-knobs.md. Nothing is tuned: the table shows the sensitivity.
 
     python scripts/calibration_knobs.py [OUT.md]      # about 5 minutes on 2 cores
@@ -55,7 +55,7 @@ def main(out_md: str = os.path.join(ROOT, "docs", "calibration-knobs.md")) -> No
                 relu = _capture("tiny-relu", int4, int3, os.path.join(tmp, f"relu-{knob}-{v}.trace.zip"))
                 res = {}
                 for act, path, names in (("silu", silu, SILU), ("relu", relu, RELU)):
-                    for name, r in difftlm.compare(path, list(names), jobs=1).items():
+                    for name, r in difftlm.compare(path, list(names), jobs=1, exact=True).items():
                         res[f"{name}@{act}" if name == "dense" else name] = r
                 rows.append(_row(knob, v, res))
                 print(rows[-1], flush=True)

@@ -74,7 +74,7 @@ def model_column(model: str) -> dict[str, str]:
 
     silu, relu = load_trace(activation="silu", model=model), load_trace(activation="relu", model=model)
     ts = trace_stats(silu, relu)
-    res = difftlm.compare(model, ["mhdiff", "mhdiff.any_rule"], jobs=1)
+    res = difftlm.compare(model, ["mhdiff", "mhdiff.any_rule"], jobs=1, exact=True)  # exact statistics
     k, a = res["mhdiff"].summary, res["mhdiff.any_rule"].summary
     z, f4, big = ts["ditto"]
     FOCAL[model] = k["mhd_focal_frac_by_layer"]

@@ -76,6 +76,11 @@ def test_fast_matches_exact_on_the_bundled_traces(bundled_pair):
     assert f["steps_sampled"] == 0  # its steps are equal: copies, not samples
     # designs reading per-step statistics sample their steady steps
     assert fast["ditto"].summary["fast_path"]["steps_sampled"] > 0
+    # and their own counts are advanced for the steps they stand for (`Design.step_counts`)
+    for name, key in (("sqdm", "sqdm_eligible_op_steps"), ("cambricon_d", "outlier_groups")):
+        assert fast[name].summary[key] == exact[name].summary[key], (name, key)
+    assert fast["mhdiff"].summary["mhd_int4_elem_frac"] == pytest.approx(
+        exact["mhdiff"].summary["mhd_int4_elem_frac"], rel=0.02)
     assert fast["dense"].summary["tile_jobs"] == exact["dense"].summary["tile_jobs"]
 
 

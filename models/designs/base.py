@@ -348,6 +348,15 @@ class Design:
                                             lambda e: self.vector_work(step, op, e), reads, writes)
 
     # -- results ------------------------------------------------------------------------
+    def step_counts(self) -> dict[str, float]:
+        """Additive counts a design's `report` derives figures from (default: none). The fast
+        path advances them for the steps it does not simulate (A-41, A-71), as it does every
+        other counter, and hands them back with `set_step_counts` before `report`."""
+        return {}
+
+    def set_step_counts(self, counts: dict[str, float]) -> None:
+        """Take back the advanced `step_counts` (keys as returned)."""
+
     def report(self) -> dict[str, Any]:
         """Design-level results merged into the summary (keys name their units)."""
         out: dict[str, Any] = {"residency": self.residency.describe(self.ops),

@@ -565,6 +565,16 @@ class CambriconD(Design):
                 f"compressed delta at the measured ρ after). Raw NDP-maintained tensors, signs, GroupNorm "
                 f"constants and attention raw operands are DRAM-side state")
 
+    _COUNTS = ("outlier_groups", "clipped_groups", "clipped_outliers_min")
+
+    def step_counts(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self._COUNTS}
+
+    def set_step_counts(self, counts: dict[str, float]) -> None:
+        for k in self._COUNTS:
+            if k in counts:
+                setattr(self, k, counts[k])
+
     def report(self) -> dict[str, Any]:
         out = super().report()
         out.update({

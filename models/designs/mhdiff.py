@@ -502,6 +502,12 @@ class Mhdiff(Design):
         return _Packing(vectors, n_periph, 0, float(int8), float(int4))
 
     # ---------------------------------------------------------------- results
+    def step_counts(self) -> dict[str, float]:
+        return dict(self.stats)
+
+    def set_step_counts(self, counts: dict[str, float]) -> None:
+        self.stats.update(counts)
+
     def report(self) -> dict[str, Any]:
         if not self._late_notes:
             self._late_notes = True

@@ -435,6 +435,16 @@ class Sqdm(Design):
         n.append(f"vector unit runs nonlinear ops in fp16 on {width} stored tensors (A-28); sampler is the "
                  "trace's (A-29 concerns EDM workloads not bundled here)")
 
+    def step_counts(self) -> dict[str, float]:
+        return {**self.stat, "hetero.dpe_cycles": self.hetero.dpe_cycles,
+                "hetero.spe_cycles": self.hetero.spe_cycles}
+
+    def set_step_counts(self, counts: dict[str, float]) -> None:
+        counts = dict(counts)
+        self.hetero.dpe_cycles = counts.pop("hetero.dpe_cycles", self.hetero.dpe_cycles)
+        self.hetero.spe_cycles = counts.pop("hetero.spe_cycles", self.hetero.spe_cycles)
+        self.stat.update(counts)
+
     def report(self) -> dict:
         s = self.stat
         tot = s["dense_ch_macs"] + s["sparse_ch_macs"]
