@@ -3,8 +3,9 @@
 Captures the bundled tiny model's twins (50 steps, the bundled traces' seeds) at several values of
 `int4_clip_frac` (int4/uint4 shift rule: MHDiff's peripheral int8 share, SQ-DM's int4 clipping
 and sparsity) and `int3_outlier_frac` (Cambricon-D's int3 scale rule: its outlier ratios and
-compressed bytes), the other knob at its default, replays (exact: no sampled steps) the designs that read them and writes
-docs/calibration-knobs.md. Nothing is tuned: the table shows the sensitivity.
+compressed bytes), the other knob at its default, replays (exact: no sampled steps) the designs
+that read them and writes docs/calibration-knobs.md. Nothing is tuned: the table shows the
+sensitivity.
 
     python scripts/calibration_knobs.py [OUT.md]      # about 5 minutes on 2 cores
 """
