@@ -323,7 +323,7 @@ class Design:
         """What shapes step `step`'s job stream besides its statistics: consecutive steps of one
         class whose keys differ only in their statistics may be sampled (A-71). Default: the
         parts of the default `step_key` that are not statistics (weight source, first / second /
-        last position)."""
+        last position); a design whose `step_key` holds more than that must return it here too."""
         return (self.builder.weight_source(step), min(step, 2), step == trace.n_steps - 1)
 
     def begin_step(self, trace: Trace, step: int) -> Iterator:
