@@ -164,17 +164,16 @@ class _Reuse:
                 return new * n_ops + op
 
             total += recorder.splice(t0, t1, count, relabel)
-            out = []
-            for t, lab in marks:
-                if t < t0:
-                    out.append((t, lab))
-                elif t < t1:
-                    out.append((t, int(relabel(np.array([lab]), 0)[0])))
-            inside = [(t, lab) for t, lab in marks if t0 <= t < t1]
-            for k in range(1, count + 1):
-                out += [(t + k * width, int(relabel(np.array([lab]), k)[0])) for t, lab in inside]
-            out += [(t + count * width, lab) for t, lab in marks if t >= t1]
-            marks = out
+            mt = np.fromiter((t for t, _ in marks), np.int64, len(marks))
+            ml = np.fromiter((lab for _, lab in marks), np.int64, len(marks))
+            inside = (mt >= t0) & (mt < t1)
+            parts_t, parts_l = [mt[mt < t0]], [ml[mt < t0]]
+            for k in range(count + 1):  # the window as copy 0, then its copies
+                parts_t.append(mt[inside] + k * width)
+                parts_l.append(relabel(ml[inside], k))
+            parts_t.append(mt[mt >= t1] + count * width)
+            parts_l.append(ml[mt >= t1])
+            marks = list(zip(np.concatenate(parts_t).tolist(), np.concatenate(parts_l).tolist()))
             for (lab, kind, write), nbytes in list(dram_bytes.items()):
                 if lab // n_ops == src:
                     del dram_bytes[(lab, kind, write)]
@@ -310,6 +309,8 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
         per_op.append(row)
 
     per_step = []
+    rd_keys = [f"dram_read_{k}_bytes" for k in kinds]
+    wr_keys = [f"dram_write_{k}_bytes" for k in kinds]
     for s in range(n_steps):
         w = step_windows.get(s)
         rows = per_op[s * n_ops:(s + 1) * n_ops]
@@ -320,8 +321,8 @@ def _collect(trace: Trace, d, top: Module, hw: HardwareConfig, mem_name: str, me
             "memory_cycles": cyc(w.memory_ps) if w else 0.0,
             "overlap_cycles": cyc(w.overlap_ps) if w else 0.0,
             "idle_cycles": cyc(w.idle_ps) if w else 0.0,
-            "dram_read_bytes": sum(v for r in rows for k, v in r.items() if k.startswith("dram_read_")),
-            "dram_write_bytes": sum(v for r in rows for k, v in r.items() if k.startswith("dram_write_")),
+            "dram_read_bytes": sum(r[k] for r in rows for k in rd_keys),
+            "dram_write_bytes": sum(r[k] for r in rows for k in wr_keys),
             "macs": sum(r["macs"] for r in rows),
         })
 
