@@ -93,10 +93,12 @@ def test_reused_steps_have_their_own_rows(bundled_pair):
         assert a["total_cycles"] == pytest.approx(b["total_cycles"], rel=0.02)
 
 
-def test_fast_path_is_deterministic():
-    a = difftlm.replay(None, "dense").summary
-    b = difftlm.replay(None, "dense").summary
-    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+@pytest.mark.parametrize("design", ["dense", "mhdiff"])  # reused steps; sampled steps
+def test_fast_path_is_deterministic(design):
+    a = difftlm.replay(None, design)
+    b = difftlm.replay(None, design)
+    assert json.dumps(a.summary, sort_keys=True) == json.dumps(b.summary, sort_keys=True)
+    assert a.per_op == b.per_op
 
 
 @pytest.fixture(scope="module")
