@@ -308,6 +308,7 @@ VARIANTS = [
     ("ddr4-3200-2ch", dict(bank_group_gaps=True, trefi_ck=300, trfc_ck=40, read_queue_depth=4)),
     ("hbm3-6400", dict(bank_group_gaps=True)),
     ("ddr4-3200", dict(stall_slot_align=True)),
+    ("ddr4-3200", dict(twtr_s_ck=None)),  # one tWTR for every pair
     ("lpddr5-6400", dict(stall_slot_align=True, trefi_ck=900, trfc_ck=60)),
 ]
 
@@ -324,6 +325,22 @@ def test_bank_group_gaps_interleave_bank_groups():
     peak = m.peak_bandwidth_gbps()
     assert out[False] <= 0.51 * peak
     assert out[True] >= 0.7 * peak
+
+
+def test_write_to_read_turnaround_short_across_bank_groups():
+    """DDR4: a read after a write waits CWL + BL/2 + tWTR_L in the same bank group, tWTR_S
+    (4 clocks) in another; `twtr_s_ck=None` keeps tWTR_L for both."""
+    def read_done(other_group: bool, **kw) -> int:
+        m = mem("ddr4-3200", refresh_enabled=False, **kw)
+        b = 8192 if other_group else 4 * 8192  # bank 1 (group 1) or bank 4 (group 0)
+        m.service(Transaction(READ, 0, 64), 0)  # open both rows
+        m.service(Transaction(READ, b, 64), 0)
+        m.service(Transaction(WRITE, 0, 64), 1_000_000)
+        return m.service(Transaction(READ, b, 64), 1_000_000).done_ps
+    p = mem("ddr4-3200").params
+    assert p.twtr_s_ck == 4 and p.twtr_ck == 12
+    assert read_done(False) - read_done(True) == ck(mem("ddr4-3200"), p.twtr_ck - p.twtr_s_ck)
+    assert read_done(False, twtr_s_ck=None) == read_done(True, twtr_s_ck=None)
 
 
 def test_stall_slot_align_keeps_lpddr4_random_reads_on_the_bus():
@@ -506,7 +523,8 @@ def test_write_batching_physical_bounds(name, pattern):
     bw_off, _, _ = _closed_loop(mem(name, write_batching=False), addr, writes)
     p = m.params
     assert bw <= m.peak_bandwidth_gbps() * (1 - p.trfc_ck / p.trefi_ck) * 1.01
-    assert bw > 1.05 * bw_off, (bw, bw_off)
+    # (DDR4 random: 1.04x; most of its turnarounds cross bank groups, where tWTR_S is short)
+    assert bw > 1.02 * bw_off, (bw, bw_off)
     rows = sum(r.row_hits + r.row_misses for r in out) + f.row_hits + f.row_misses
     assert rows == n * max(1, 64 // m.burst_bytes)  # aligned 64 B requests
     assert m._wpend == 0 and all(st.wn == 0 and not st.wbuf for st in m.channels)

@@ -142,7 +142,12 @@ class DramParams:
     tfaw_ck: int = _ck(34)
     twr_ck: int = _ck(24)
     twtr_ck: int = _ck(12)
-    """Write data end -> read command (tWTR_L where S/L differ)."""
+    """Write data end -> read command in the same bank group (tWTR_L); to any bank when
+    `twtr_s_ck` is None."""
+    twtr_s_ck: int | None = attrs.field(default=None, converter=attrs.converters.optional(int),
+                                        validator=attrs.validators.optional(_nonneg), metadata=_CK)
+    """Write data end -> read command in another bank group (tWTR_S, JEDEC DDR4/DDR5/LPDDR5/HBM);
+    None: `twtr_ck` for every pair (the former single tWTR)."""
     trtw_ck: int = _ck(12)
     """Read command -> write command."""
     trtp_ck: int = _ck(12)
@@ -286,6 +291,8 @@ class DramModel(MemoryModel):
         self._tccd_s = max(p.tccd_s_ck, self.burst_ck)
         self._tccd_l = max(p.tccd_l_ck, self._tccd_s)
         self._wtr_gap = p.tcwl_ck + self.burst_ck + p.twtr_ck
+        wtr_s = p.twtr_ck if p.twtr_s_ck is None else p.twtr_s_ck
+        self._wtr_s_gap = p.tcwl_ck + self.burst_ck + wtr_s
         self._rtw_gap = max(p.trtw_ck, self._tccd_s)
         self._rec_rd = p.trtp_ck
         self._rec_wr = p.tcwl_ck + self.burst_ck + p.twr_ck
@@ -296,7 +303,7 @@ class DramModel(MemoryModel):
         self._consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
                         p.trc_ck, p.trcd_ck, self.banks_per_rank, p.tcl_ck, p.tcwl_ck,
                         self.burst_ck, self._rtw_gap, self._wtr_gap, self._rec_rd, self._rec_wr,
-                        p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s)
+                        p.read_queue_depth, p.write_queue_depth, 2 * self._tccd_s, self._wtr_s_gap)
         self._act_hist = max(p.tfaw_ck, p.trrd_l_ck, p.trrd_s_ck)
         self._bg_gaps = p.bank_group_gaps
         self._align = p.stall_slot_align
@@ -784,7 +791,7 @@ class DramModel(MemoryModel):
         committing, dropping expired gaps and ACT history, are idempotent).
         """
         (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
-         qrd, qwr, hole_min) = self._consts
+         qrd, qwr, hole_min, wtr_s) = self._consts
         (S, nch, col_low, ncol, tck, ctrl, hist, trrd_l, trrd_s, tfaw, closed) = self._fast1
         run_gaps = self._bg_gaps and gl >= hole_min
         align = self._align_win if self._align else 0  # A-69 window, 0: off
@@ -879,7 +886,7 @@ class DramModel(MemoryModel):
                         lo, lg, lw, hi, hg, hw = h
                         g = gl if lg == grp else gs
                         if lw != wr:
-                            x = wtr if lw else rtw
+                            x = (wtr if lg == grp else wtr_s) if lw else rtw
                             if x > g:
                                 g = x
                         c = lo + g
@@ -887,7 +894,7 @@ class DramModel(MemoryModel):
                             c = R
                         g = gl if hg == grp else gs
                         if hw != wr:
-                            x = wtr if wr else rtw
+                            x = (wtr if hg == grp else wtr_s) if wr else rtw
                             if x > g:
                                 g = x
                         if c + g <= hi:
@@ -902,7 +909,7 @@ class DramModel(MemoryModel):
                     g = gl if lg == grp else gs
                     lw = st.last_wr
                     if lw != wr:
-                        x = wtr if lw else rtw
+                        x = (wtr if lg == grp else wtr_s) if lw else rtw
                         if x > g:
                             g = x
                     if lc + g < R:
@@ -1233,7 +1240,7 @@ class DramModel(MemoryModel):
         min, min, max over the channels; misses, ACTs, refreshes: sums) in clocks.
         """
         (ref_on, gl, gs, tras, trp, trc, trcd, bpr, tcl, tcwl, bck, rtw, wtr, rec_rd, rec_wr,
-         qrd, qwr, hole_min) = self._consts
+         qrd, qwr, hole_min, wtr_s) = self._consts
         hist = self._act_hist
         p = self.params
         trrd_l, trrd_s, tfaw = p.trrd_l_ck, p.trrd_s_ck, p.tfaw_ck
@@ -1331,7 +1338,7 @@ class DramModel(MemoryModel):
                             lo, lg, lw, hi, hg, hw = holes[hi_]
                             g = gl if lg == grp else gs
                             if lw != wr:
-                                x = wtr if lw else rtw
+                                x = (wtr if lg == grp else wtr_s) if lw else rtw
                                 if x > g:
                                     g = x
                             c = lo + g
@@ -1339,7 +1346,7 @@ class DramModel(MemoryModel):
                                 c = R
                             g = gl if hg == grp else gs
                             if hw != wr:
-                                x = wtr if wr else rtw
+                                x = (wtr if hg == grp else wtr_s) if wr else rtw
                                 if x > g:
                                     g = x
                             if c + g <= hi:
@@ -1369,7 +1376,7 @@ class DramModel(MemoryModel):
                         if lc > _NEG:
                             g = gl if last_grp == grp else gs
                             if last_wr != wr:
-                                x = wtr if last_wr else rtw
+                                x = (wtr if last_grp == grp else wtr_s) if last_wr else rtw
                                 if x > g:
                                     g = x
                             c = lc + g

@@ -4,7 +4,8 @@ Timing sources (values used as facts, rounded up to whole clocks as JEDEC prescr
 - DDR4-3200AA (22-22-22), 8 Gb x8 device (Micron MT40A1G8 organisation: 4 bank groups x 4 banks,
   64K rows, 1K columns): JEDEC JESD79-4 speed-bin and timing tables. tCCD_L = max(5 nCK, 5 ns),
   tRRD_S/L (1 KB page) = max(4 nCK, 2.5 / 4.9 ns), tFAW = 21 ns, tWR = 15 ns, tWTR_L = tRTP =
-  7.5 ns, tRFC (8 Gb) = 350 ns, tREFI = 7.8 us, tRTW = CL + BL/2 - CWL + 2.
+  7.5 ns, tWTR_S = max(2 nCK, 2.5 ns) = 4 nCK, tRFC (8 Gb) = 350 ns, tREFI = 7.8 us, tRTW = CL +
+  BL/2 - CWL + 2.
 - LPDDR4-3200 / -2400, 8 Gb per x16 channel (8 banks, 64K rows, 1K columns, BL16): JEDEC
   JESD209-4. RL/WL (DBI off, WL set A) = 28/14 and 24/12; tRCD = tRPpb = 18 ns, tRAS = 42 ns,
   tRRD = 10 ns, tFAW = 40 ns, tWR = 18 ns, tWTR = max(10 ns, 8 nCK), tRTP = max(7.5 ns, 8 nCK),
@@ -13,7 +14,8 @@ Timing sources (values used as facts, rounded up to whole clocks as JEDEC prescr
   page, 4H stack of 8 Gb dies = 256 MiB per pseudo channel): JESD235 values as collected in gem5's
   `HBM_2000_4H_1x64` configuration (tRCD 12, tRP 14, tCL 18, tCWL 7, tRAS 28, tCCD_L 3,
   tRRD_S/L 4/6, tFAW 16, tWR 14, tRTP 5, tWTR_L 9, tRTW 18 ns, tREFI 3.9 us) with tRFC = 350 ns
-  for 8 Gb dies (JESD235 table, also in Ramulator 2.0's HBM2 model).
+  for 8 Gb dies (JESD235 table, also in Ramulator 2.0's HBM2 model). That configuration gives no
+  tWTR_S, so tWTR_L applies to every pair (`twtr_s_ck` unset).
 
 Energy (dynamic; see `DramModel`): per-bit read/write energies are the usual published
 per-standard access figures (DDR4 ~15 pJ/bit, LPDDR4 ~4.5 pJ/bit, HBM2 3.9 pJ/bit as reported by
@@ -50,7 +52,7 @@ DDR4_3200 = dict(
     bus_width_bits=64, burst_length=8, tck_ps=625.0,
     trcd_ck=22, trp_ck=22, tcl_ck=22, tcwl_ck=16, tras_ck=52, trc_ck=74,
     tccd_s_ck=4, tccd_l_ck=8, trrd_s_ck=4, trrd_l_ck=8, tfaw_ck=34,
-    twr_ck=24, twtr_ck=12, trtw_ck=12, trtp_ck=12, trefi_ck=12480, trfc_ck=560,
+    twr_ck=24, twtr_ck=12, twtr_s_ck=4, trtw_ck=12, trtp_ck=12, trefi_ck=12480, trfc_ck=560,
     act_energy_pj=_DDR4_ACT_PJ, rd_energy_pj_per_bit=15.0, wr_energy_pj_per_bit=15.0,
     ref_energy_pj=_DDR4_REF_PJ,
 )
@@ -105,7 +107,7 @@ LPDDR4_2400_X32 = dict(
 # python/ramulator/dram/lpddr5.py): organisation preset LPDDR5_8Gb_x16 (8 Gb, x16, 1 rank,
 # 4 bank groups x 4 banks, 32K rows, 1K columns) and timing preset LPDDR5_6400 (CK 1250 ps,
 # CKR 4:1, BG mode; nBL_min 2 = BL16; nCL 17, nRCD 15, nRP 15, nRAS 34, nRC 49, nWR 28, nRTP 8,
-# nCWL 9, nCCDS/L 2/4, nWTRL 10 CK) with its secondary timings from JESD209-5B (nRRDS = nRRDL =
+# nCWL 9, nCCDS/L 2/4, nWTRS/L 5/10 CK) with its secondary timings from JESD209-5B (nRRDS = nRRDL =
 # max(4, 5 ns) = 4, nFAW = max(16, 20 ns) = 16, tRFCab 8 Gb 210 ns = 168, tREFI 3906 ns = 3125 CK)
 # and its read->write gap nCL + nBL_min + 2 - nCWL = 12 CK. This model's clock is the data-rate
 # half period (312.5 ps, 6400 MT/s DDR), so every CK value is x4 here.
@@ -114,21 +116,22 @@ LPDDR5_6400 = dict(
     bus_width_bits=16, burst_length=16, tck_ps=312.5,
     trcd_ck=60, trp_ck=60, tcl_ck=68, tcwl_ck=36, tras_ck=136, trc_ck=196,
     tccd_s_ck=8, tccd_l_ck=16, trrd_s_ck=16, trrd_l_ck=16, tfaw_ck=64,
-    twr_ck=112, twtr_ck=40, trtw_ck=(17 + 2 + 2 - 9) * 4, trtp_ck=32, trefi_ck=12500, trfc_ck=672,
+    twr_ck=112, twtr_ck=40, twtr_s_ck=20, trtw_ck=(17 + 2 + 2 - 9) * 4, trtp_ck=32,
+    trefi_ck=12500, trfc_ck=672,
     act_energy_pj=_DDR4_ACT_PJ * (2 / 8) * (1.05 / 1.2) ** 2, rd_energy_pj_per_bit=4.0,
     wr_energy_pj_per_bit=4.0, ref_energy_pj=_DDR4_REF_PJ * (8 / 64) * (1.05 / 1.2) ** 2,
 )
 
 # HBM2 legacy (non-pseudo-channel) mode: one 128-bit channel, BL4 = 64 B, 4 bank groups x 4
 # banks, 32K rows x 64 columns (1 KiB row). DRAMsim3 configs/HBM2_8Gb_x128.ini: tCK 1 ns, CL 14,
-# CWL 4, tRCD 14, tRP 14, tRAS 34, tRRD_S/L 4/6, tFAW 30, tWR 16, tWTR_L 8, tRTP_L 6,
+# CWL 4, tRCD 14, tRP 14, tRAS 34, tRRD_S/L 4/6, tFAW 30, tWR 16, tWTR_S/L 6/8, tRTP_L 6,
 # tCCD_S/L 1/2 (the bus needs BL/2 = 2), tRFC 260, tREFI 3900; tRC = tRAS + tRP.
 HBM2_2000_128B = dict(
     channels=1, ranks=1, bank_groups=4, banks_per_group=4, rows=32768, columns=64,
     bus_width_bits=128, burst_length=4, tck_ps=1000.0,
     trcd_ck=14, trp_ck=14, tcl_ck=14, tcwl_ck=4, tras_ck=34, trc_ck=48,
     tccd_s_ck=2, tccd_l_ck=2, trrd_s_ck=4, trrd_l_ck=6, tfaw_ck=30,
-    twr_ck=16, twtr_ck=8, trtw_ck=14, trtp_ck=6, trefi_ck=3900, trfc_ck=260,
+    twr_ck=16, twtr_ck=8, twtr_s_ck=6, trtw_ck=14, trtp_ck=6, trefi_ck=3900, trfc_ck=260,
     act_energy_pj=_DDR4_ACT_PJ / 8, rd_energy_pj_per_bit=3.9, wr_energy_pj_per_bit=3.9,
     ref_energy_pj=_DDR4_REF_PJ * (4 / 64),
 )
@@ -138,9 +141,10 @@ HBM2_2000_128B = dict(
 # subchannels (modelled as 2 channels, 4 x8 devices each: 64 B per burst, 4 KiB row per
 # subchannel). JESD79-5 values: tRAS 32 ns, tRC = tRAS + tRP, tWR 30 ns, tRTP 7.5 ns, CWL = CL - 2,
 # tCCD_S 8 nCK (BL16), tCCD_L max(8 nCK, 5 ns), tRRD_S 8 nCK, tRRD_L max(8 nCK, 5 ns), tFAW (1 KB
-# page) 32 nCK, tWTR_L 10 ns, tRFC1 (16 Gb) 295 ns, tREFI 3.9 us; read->write = CL + BL/2 - CWL
-# + 2. Ramulator 2's DDR5_4800BN preset has 36-36-36 and tFAW 20 ns = 48 nCK instead; its
-# tCCD_L_WR (48 nCK, same-group writes) has no counterpart here (one tCCD_L for both).
+# page) 32 nCK, tWTR_S/L 2.5 / 10 ns (6 / 24 nCK), tRFC1 (16 Gb) 295 ns, tREFI 3.9 us;
+# read->write = CL + BL/2 - CWL + 2. Ramulator 2's DDR5_4800BN preset has 36-36-36 and tFAW
+# 20 ns = 48 nCK instead; its tCCD_L_WR (48 nCK, same-group writes) has no counterpart here (one
+# tCCD_L for both).
 # Energy: estimates scaled from DDR4 (VDD 1.1 V; 4 KB subchannel page; 64 Gb per subchannel).
 _DDR5_VDD2 = (1.1 / 1.2) ** 2
 DDR5_4800 = dict(
@@ -148,7 +152,7 @@ DDR5_4800 = dict(
     bus_width_bits=32, burst_length=16, tck_ps=2500 / 6,
     trcd_ck=39, trp_ck=39, tcl_ck=40, tcwl_ck=38, tras_ck=77, trc_ck=116,
     tccd_s_ck=8, tccd_l_ck=12, trrd_s_ck=8, trrd_l_ck=12, tfaw_ck=32,
-    twr_ck=72, twtr_ck=24, trtw_ck=40 + 8 - 38 + 2, trtp_ck=18, trefi_ck=9360, trfc_ck=708,
+    twr_ck=72, twtr_ck=24, twtr_s_ck=6, trtw_ck=40 + 8 - 38 + 2, trtp_ck=18, trefi_ck=9360, trfc_ck=708,
     act_energy_pj=_DDR4_ACT_PJ * (4 / 8) * _DDR5_VDD2,
     rd_energy_pj_per_bit=15.0 * _DDR5_VDD2, wr_energy_pj_per_bit=15.0 * _DDR5_VDD2,
     ref_energy_pj=_DDR4_REF_PJ * (295 / 350) * _DDR5_VDD2,
@@ -160,7 +164,7 @@ DDR5_4800 = dict(
 # organisation and Table 84 for tRFCab): org HBM3_16Gb_8hi (16 Gb die, 8 Gb channel, 2 SIDs x
 # 4 bank groups x 4 banks, 16K rows, 1 KiB row per pseudo channel) and timing HBM3_6400Mbps
 # (CK 625 ps; nBL 2, nCL 20, nRCDRD 31, nRP 26, nRAS 45, nRC 72, nWR 33, nRTP 9, nCWL 10,
-# nCCDS/L 2/4, nRRDS/L 4/5, nFAW 24, nWTRL 10, nRTW 20, tREFI 3.9 us = 6240, tRFCab (8 Gb
+# nCCDS/L 2/4, nRRDS/L 4/5, nFAW 24, nWTRS/L 7/10, nRTW 20, tREFI 3.9 us = 6240, tRFCab (8 Gb
 # channel) 350 ns = 560 CK). Here: clock 312.5 ps (data-rate half period), so CK values x2;
 # the two SIDs become 8 bank groups of one rank (tRRD/tFAW are per pseudo channel as in
 # Ramulator 2); one tRCD (the read one, nRCDRD; nRCDWR 15 is not modelled); nCCDR (3, reads
@@ -170,7 +174,7 @@ HBM3_6400 = dict(
     bus_width_bits=32, burst_length=8, tck_ps=312.5,
     trcd_ck=62, trp_ck=52, tcl_ck=40, tcwl_ck=20, tras_ck=90, trc_ck=144,
     tccd_s_ck=4, tccd_l_ck=8, trrd_s_ck=8, trrd_l_ck=10, tfaw_ck=48,
-    twr_ck=66, twtr_ck=20, trtw_ck=40, trtp_ck=18, trefi_ck=12480, trfc_ck=1120,
+    twr_ck=66, twtr_ck=20, twtr_s_ck=14, trtw_ck=40, trtp_ck=18, trefi_ck=12480, trfc_ck=1120,
     act_energy_pj=_DDR4_ACT_PJ / 8, rd_energy_pj_per_bit=3.9, wr_energy_pj_per_bit=3.9,
     ref_energy_pj=_DDR4_REF_PJ * (8 / 64) / 16,
 )
