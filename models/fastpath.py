@@ -1,4 +1,5 @@
-"""The fast path: macro jobs with exact edges, and step reuse; `FastPath.exact()` is its twin.
+"""The fast path: macro jobs with exact edges, step reuse and sampling, op reuse;
+`FastPath.exact()` is its twin.
 
 Macro jobs (assumption A-40). The jobs of one (step, op) form a homogeneous run of tiles. In an
 op of at least `min_op_jobs` jobs, the first `head_jobs` and the last `tail_jobs` are simulated
@@ -17,6 +18,12 @@ Step reuse (assumption A-41). Steps whose `Design.step_key` is equal replay iden
 streams. In a run of at least `min_reuse_run` such steps, the first two and the last are
 simulated; the ones between are copies of the second, spliced into the timeline
 (`ActivityRecorder.splice`) with their counters taken as that step's measured deltas.
+
+Step sampling (assumption A-71). Consecutive steps of one `Design.step_class` whose keys differ
+(statistics that change every step) keep their first and last step; the steps between are cut
+into blocks of at most `step_block` steps, and each block's middle step is simulated and spliced
+in for the rest of its block as in A-41 (see `reuse_plan`). Exact for a linear trend over each
+block; what is left is the statistics' curvature and step-to-step noise.
 
 Op reuse (assumption A-70; exact: the same job stream, so the same results). For a design whose
 op jobs are pure (`Design.op_jobs_pure`), an op's jobs (compressed when macro jobs are on) are
