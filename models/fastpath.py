@@ -164,11 +164,10 @@ class OpReuse:
         self.keys = {s: k for s, k in step_keys.items() if counts[k] > 1}
         self.units, self.fp, self.stats = units, fp, stats
         self.cache: dict[tuple, tuple[list, FastStats]] = {}
-        self.costs: dict = {}  # `merge`'s cost cache, shared by all ops as in one `compress`
 
     def _made(self, make: Callable[[], Iterable]) -> Iterator:
         if self.fp.macro_jobs:
-            return compress(make(), self.units, self.fp, self.stats, self.costs)
+            return compress(make(), self.units, self.fp, self.stats)
         return make()
 
     def __call__(self, step: int, op, make: Callable[[], Iterable]) -> Iterator:
@@ -197,24 +196,22 @@ class OpReuse:
 
 
 def compress(jobs: Iterable[TileJob | Barrier], units: dict[str, Any], fp: FastPath,
-             stats: FastStats, costs: dict | None = None) -> Iterator[TileJob | Barrier]:
-    """The job stream with each (step, op)'s interior replaced by macro jobs (A-40); `costs`:
-    a cache of each (unit, work)'s cost to share between calls (see `merge`)."""
+             stats: FastStats) -> Iterator[TileJob | Barrier]:
+    """The job stream with each (step, op)'s interior replaced by macro jobs (A-40)."""
     group: list[TileJob] = []
-    costs = {} if costs is None else costs
     for job in jobs:
         if group and (isinstance(job, Barrier) or job.op_id != group[0].op_id or job.step != group[0].step):
-            yield from _emit(group, units, fp, stats, costs)
+            yield from _emit(group, units, fp, stats)
             group = []
         if isinstance(job, Barrier):
             yield job
         else:
             group.append(job)
     if group:
-        yield from _emit(group, units, fp, stats, costs)
+        yield from _emit(group, units, fp, stats)
 
 
-def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats, costs: dict) -> Iterator[TileJob]:
+def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats) -> Iterator[TileJob]:
     n = len(group)
     lo, hi = fp.head_jobs, n - fp.tail_jobs
     if n < fp.min_op_jobs or hi - lo < 2:
@@ -223,6 +220,7 @@ def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats, costs: di
         return
     stats.exact_jobs += n - (hi - lo)
     yield from group[:lo]
+    costs: dict = {}  # per op: its tiles repeat; a run-wide cache grows with statistics-scaled works
     count = -(-(hi - lo) // fp.tiles_per_macro)
     for i in range(count):
         part = group[lo + (hi - lo) * i // count: lo + (hi - lo) * (i + 1) // count]

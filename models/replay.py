@@ -148,7 +148,7 @@ class _Reuse:
         shift in ps and the new marks. Run (src, lo, hi, nxt): copy k = 0 .. hi − lo of src's
         window [start of src, start of nxt) is step lo + k; activity in it of an earlier step
         belongs to step lo + k − 1, of nxt (or later) to the step after the copy."""
-        total = 0
+        windows = []
         step_start = {}
         for t, lab in marks:
             step_start.setdefault(lab // n_ops, t)
@@ -163,7 +163,7 @@ class _Reuse:
                                np.where(step < nxt, lo + k, step - nxt + lo + k + 1))
                 return new * n_ops + op
 
-            total += recorder.splice(t0, t1, count, relabel)
+            windows.append((t0, t1, count, relabel))
             mt = np.fromiter((t for t, _ in marks), np.int64, len(marks))
             ml = np.fromiter((lab for _, lab in marks), np.int64, len(marks))
             inside = (mt >= t0) & (mt < t1)
@@ -185,7 +185,7 @@ class _Reuse:
             src_tiles = tiles[src]
             for k in range(count + 1):
                 tiles[lo + k] = src_tiles
-        return total, marks
+        return recorder.splice_many(windows[::-1]), marks
 
 
 def _counters(top: Module, d, reports: tuple | None = None) -> dict[tuple, float]:
