@@ -220,7 +220,7 @@ def _emit(group: list[TileJob], units, fp: FastPath, stats: FastStats) -> Iterat
         return
     stats.exact_jobs += n - (hi - lo)
     yield from group[:lo]
-    costs: dict = {}  # per op: its tiles repeat; a run-wide cache grows with statistics-scaled works
+    costs: dict = {}  # per op: its tiles repeat, and the cache stays bounded by one op's works
     count = -(-(hi - lo) // fp.tiles_per_macro)
     for i in range(count):
         part = group[lo + (hi - lo) * i // count: lo + (hi - lo) * (i + 1) // count]

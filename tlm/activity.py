@@ -77,7 +77,8 @@ def coverage(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.nda
 
 def _packed(code: str, values: np.ndarray) -> array:
     out = array(code)
-    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.int64 if code == "q" else np.int32)).cast("B"))
+    values = np.ascontiguousarray(values, dtype=np.int64 if code == "q" else np.int32)
+    out.frombytes(memoryview(values).cast("B"))  # no intermediate bytes copy
     return out
 
 
@@ -166,7 +167,8 @@ class ActivityRecorder:
                           lab[after], act[after]))
             # the copies of the window
             win = before & (e > t0_ps)
-            ws, we, wl, wc, wa = np.maximum(s[win], t0_ps), np.minimum(e[win], t1_ps), lab[win], comp[win], act[win]
+            ws, we = np.maximum(s[win], t0_ps), np.minimum(e[win], t1_ps)
+            wl, wc, wa = lab[win], comp[win], act[win]
             for k in range(1, copies + 1):
                 parts.append((ws + k * width, we + k * width, wc,
                               np.where(wl >= 0, relabel(wl, k), wl), wa))

@@ -316,14 +316,14 @@ class Design:
         Default, safe for any design: the weights' source, whether the step is the first, second
         or last, and a fingerprint of all of the step's statistics. A design that reads fewer
         inputs returns less (and so reuses more)."""
-        return (self.builder.weight_source(step), min(step, 2), step == trace.n_steps - 1,
-                trace.step_fingerprint(step))
+        return self.step_class(trace, step), trace.step_fingerprint(step)
 
     def step_class(self, trace: Trace, step: int) -> Hashable:
         """What shapes step `step`'s job stream besides its statistics: consecutive steps of one
         class whose keys differ only in their statistics may be sampled (A-71). Default: the
-        parts of the default `step_key` that are not statistics (weight source, first / second /
-        last position); a design whose `step_key` holds more than that must return it here too."""
+        weight source and the first / second / last position (the default `step_key` is this
+        class and the statistics' fingerprint); a design that overrides `step_key` with more than
+        that must return it here too."""
         return (self.builder.weight_source(step), min(step, 2), step == trace.n_steps - 1)
 
     def begin_step(self, trace: Trace, step: int) -> Iterator:
