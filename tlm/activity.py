@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 CLASSES = ("compute", "memory", "other")
+_FOREVER = 1 << 62  # the end of the last segment of a spliced timeline
 
 
 @attrs.frozen
@@ -85,7 +86,10 @@ def _packed(code: str, values: np.ndarray) -> array:
 class ActivityRecorder:
     """Collects busy intervals and derives breakdowns and Chrome/Perfetto traces."""
 
-    def __init__(self):
+    def __init__(self, virtual: bool = True):
+        self.virtual = virtual
+        """Keep splices as segment descriptions (see `splice_many`)."""
+        self._segments = None
         self.components: list[str] = []
         self.component_class: list[str] = []
         self.activities: list[str] = []
@@ -139,80 +143,126 @@ class ActivityRecorder:
                relabel: Callable[[np.ndarray, int], np.ndarray]) -> int:
         """Repeat the activity of the window [t0, t1) `copies` times right after t1, shifting
         everything later by copies · (t1 − t0) (the reuse of a measured period). Intervals are
-        clipped to the window and split at t1; labels inside the window become relabel(labels, 0),
-        those of copy k relabel(labels, k). Returns the shift in ps."""
+        split at t0 and t1; labels inside the window become relabel(labels, 0), those of copy k
+        relabel(labels, k). Returns the shift in ps."""
         return self.splice_many([(t0_ps, t1_ps, copies, relabel)])
 
     def splice_many(self, windows: Sequence[tuple[int, int, int, Callable]]) -> int:
         """`splice` for several windows (t0, t1, copies, relabel) in increasing, disjoint time
-        order, applied from the last to the first on one copy of the intervals and packed once
-        (the memory a long reuse needs: about twice the result). Returns the total shift in ps."""
-        a = self.arrays()
-        cols = [a.pop(k) for k in ("start", "end", "comp", "label", "activity")]
-        total = 0
-        for t0_ps, t1_ps, copies, relabel in reversed(windows):
+        order. The timeline becomes a sequence of segments of the recorded one: the time up to
+        the first window, the window copies + 1 times, the time up to the next window, ... and
+        the rest. With `virtual` (the default) the segments are kept as a description, and every
+        derived view is computed from the recorded intervals and the segments, so a long reuse
+        costs no memory; `materialized()` is the twin holding every copied interval. Recording
+        ends with a splice. Returns the total shift in ps."""
+        if self._segments is not None:
+            raise RuntimeError("the timeline was already spliced")
+        vs, ss, se, fn = [], [], [], []
+        cur = shift = 0
+        for t0_ps, t1_ps, copies, relabel in windows:
             width = t1_ps - t0_ps
             if copies <= 0 or width <= 0:
                 continue
-            shift = copies * width
-            s, e, comp, lab, act = cols
-            before, after = s < t1_ps, e > t1_ps
-            parts = []
-            # up to t1: in place; inside the window relabelled as copy 0
-            ks, ke, kl = s[before], np.minimum(e[before], t1_ps), lab[before]
-            kl = np.where((ke > t0_ps) & (kl >= 0), relabel(kl, 0), kl)
-            parts.append((ks, ke, comp[before], kl, act[before]))
-            # from t1: shifted
-            parts.append((np.maximum(s[after], t1_ps) + shift, e[after] + shift, comp[after],
-                          lab[after], act[after]))
-            # the copies of the window
-            win = before & (e > t0_ps)
-            ws, we = np.maximum(s[win], t0_ps), np.minimum(e[win], t1_ps)
-            wl, wc, wa = lab[win], comp[win], act[win]
-            for k in range(1, copies + 1):
-                parts.append((ws + k * width, we + k * width, wc,
-                              np.where(wl >= 0, relabel(wl, k), wl), wa))
-            del s, e, comp, lab, act, before, after, win
-            cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
-            del parts
-            total += shift
-        if total:
+            if t0_ps < cur:
+                raise ValueError("splice windows must be disjoint and in increasing time order")
+            vs.append(cur + shift), ss.append(cur), se.append(t0_ps), fn.append(None)
+            for k in range(copies + 1):
+                vs.append(t0_ps + shift + k * width), ss.append(t0_ps), se.append(t1_ps)
+                fn.append((relabel, k))
+            shift += copies * width
+            cur = t1_ps
+        if not shift:
+            return 0
+        vs.append(cur + shift), ss.append(cur), se.append(_FOREVER), fn.append(None)
+        self._segments = (np.array(vs, np.int64), np.array(ss, np.int64), np.array(se, np.int64), fn)
+        self._last = {}
+        if not self.virtual:
             self._start, self._end, self._comp, self._label, self._act = (
-                _packed(code, c) for code, c in zip("qqiii", cols))
-            self._last = {}
-        return total
+                _packed(code, c) for code, c in zip("qqiii", self._spliced_columns()))
+            self._segments = None
+        return shift
+
+    def materialized(self) -> "ActivityRecorder":
+        """A recorder holding this one's timeline interval by interval (the twin of a virtual
+        splice: every derived view equals this one's)."""
+        twin = ActivityRecorder(virtual=False)
+        twin.components, twin.component_class = list(self.components), list(self.component_class)
+        twin.activities, twin._activity_ids = list(self.activities), dict(self._activity_ids)
+        twin._start, twin._end, twin._comp, twin._label, twin._act = (
+            _packed(code, c) for code, c in zip("qqiii", self._spliced_columns()))
+        return twin
+
+    def _spliced_columns(self) -> list[np.ndarray]:
+        """(start, end, comp, label, activity) of the spliced timeline: each segment's intervals
+        clipped to it and moved to its place, labels of copied windows relabelled."""
+        s, e, comp, lab, act = self._columns()
+        if self._segments is None:
+            return [x.copy() for x in (s, e, comp, lab, act)]
+        parts = []
+        for v, a, b, f in zip(*self._segments):
+            m = (s < b) & (e > a)
+            cs, ce = np.maximum(s[m], a), np.minimum(e[m], b)
+            cl = lab[m]
+            if f is not None:
+                cl = np.where(cl >= 0, f[0](cl, f[1]), cl)
+            parts.append((cs - a + v, ce - a + v, comp[m], cl, act[m]))
+        return [np.concatenate([p[i] for p in parts]).astype(x.dtype)
+                for i, x in enumerate((s, e, comp, lab, act))]
 
     # ---- derived views -------------------------------------------------------------------
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        """The recorded intervals as read-only numpy views (no copy)."""
+        return tuple(np.frombuffer(arr, dtype=np.int64 if arr.typecode == "q" else np.int32)
+                     for arr in (self._start, self._end, self._comp, self._label, self._act))
+
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "start": np.frombuffer(self._start, dtype=np.int64).copy(),
-            "end": np.frombuffer(self._end, dtype=np.int64).copy(),
-            "comp": np.frombuffer(self._comp, dtype=np.int32).copy(),
-            "label": np.frombuffer(self._label, dtype=np.int32).copy(),
-            "activity": np.frombuffer(self._act, dtype=np.int32).copy(),
-        }
+        """The timeline's intervals (copies; a spliced timeline's segments laid out)."""
+        return dict(zip(("start", "end", "comp", "label", "activity"), self._spliced_columns()))
 
     def end_ps(self) -> int:
-        """End of the last recorded activity."""
-        return max(self._end) if self._end else 0
+        """End of the last recorded activity (on the spliced timeline)."""
+        if not self._end:
+            return 0
+        s, e = self._columns()[:2]
+        if self._segments is None:
+            return int(e.max())
+        for v, a, b, _ in reversed(list(zip(*self._segments))):  # the last segment with activity
+            m = (s < b) & (e > a)
+            if m.any():
+                return int(min(int(e[m].max()), int(b)) - a + v)
+        return 0
 
-    def _class_union(self, a: dict[str, np.ndarray], cls: str):
+    def _virtual_coverage(self, starts: np.ndarray, ends: np.ndarray, points) -> np.ndarray:
+        """`coverage` of recorded disjoint intervals at points of the spliced timeline."""
+        points = np.asarray(points, dtype=np.int64)
+        if self._segments is None:
+            return coverage(starts, ends, points)
+        vs, ss, se, _ = self._segments
+        seg = coverage(starts, ends, np.concatenate((ss, se)))
+        inside = seg[len(ss):] - seg[:len(ss)]
+        prefix = np.concatenate(([0], np.cumsum(inside)))
+        j = np.maximum(np.searchsorted(vs, points, side="right") - 1, 0)
+        src = np.minimum(ss[j] + (points - vs[j]), se[j])
+        return prefix[j] + coverage(starts, ends, src) - seg[j]
+
+    def _class_union(self, cols, cls: str):
         ids = [i for i, c in enumerate(self.component_class) if c == cls]
-        mask = np.isin(a["comp"], ids)
-        return merge_intervals(a["start"][mask], a["end"][mask])
+        mask = np.isin(cols[2], ids)
+        return merge_intervals(cols[0][mask], cols[1][mask])
 
     def breakdowns(self, bounds: Sequence[int]) -> list[Breakdown]:
         """Breakdown of each window [bounds[i], bounds[i+1]); bounds must be non-decreasing."""
         b = np.asarray(bounds, dtype=np.int64)
         if b.size < 2 or np.any(np.diff(b) < 0):
             raise ValueError("bounds must hold at least two non-decreasing times")
-        a = self.arrays()
-        cs, ce = self._class_union(a, "compute")
-        ms, me = self._class_union(a, "memory")
+        cols = self._columns()
+        cs, ce = self._class_union(cols, "compute")
+        ms, me = self._class_union(cols, "memory")
+        del cols
         us, ue = merge_intervals(np.concatenate((cs, ms)), np.concatenate((ce, me)))
-        comp = np.diff(coverage(cs, ce, b))
-        mem = np.diff(coverage(ms, me, b))
-        union = np.diff(coverage(us, ue, b))
+        comp = np.diff(self._virtual_coverage(cs, ce, b))
+        mem = np.diff(self._virtual_coverage(ms, me, b))
+        union = np.diff(self._virtual_coverage(us, ue, b))
         width = np.diff(b)
         return [
             Breakdown(int(w), int(c), int(m), int(c + m - u), int(w - u))
@@ -221,24 +271,40 @@ class ActivityRecorder:
 
     def busy_ps(self) -> dict[str, int]:
         """Busy time per component: the length of the union of its intervals."""
-        a = self.arrays()
+        s, e, comp = self._columns()[:3]
+        far = np.array([_FOREVER], np.int64)
         out = {}
         for i, name in enumerate(self.components):
-            mask = a["comp"] == i
-            s, e = merge_intervals(a["start"][mask], a["end"][mask])
-            out[name] = int((e - s).sum())
+            mask = comp == i
+            ms, me = merge_intervals(s[mask], e[mask])
+            out[name] = int(self._virtual_coverage(ms, me, far)[0]) if ms.size else 0
         return out
 
     def busy_by_label(self, n_labels: int) -> dict[str, np.ndarray]:
         """Summed interval length per component and label (shape: n_labels), in ps."""
-        a = self.arrays()
-        out = {}
-        for i, name in enumerate(self.components):
-            mask = (a["comp"] == i) & (a["label"] >= 0)
-            out[name] = np.bincount(
-                a["label"][mask], weights=(a["end"] - a["start"])[mask], minlength=n_labels
-            ).astype(np.int64)
-        return out
+        s, e, comp, lab, _ = self._columns()
+        n_comp = len(self.components)
+        keep = lab >= 0
+        s, e, comp, lab = s[keep], e[keep], comp[keep], lab[keep]
+        size = n_comp * n_labels
+        total = np.bincount(comp.astype(np.int64) * n_labels + lab, weights=e - s,
+                            minlength=size)
+        windows: dict[tuple[int, int], list] = {}
+        for _, a, b, f in zip(*self._segments) if self._segments is not None else ():
+            if f is not None:
+                windows.setdefault((int(a), int(b)), []).append(f)
+        for (a, b), fs in windows.items():  # a copied window: its own part out, its copies in
+            m = (s < b) & (e > a)
+            length = np.minimum(e[m], b) - np.maximum(s[m], a)
+            key = comp[m].astype(np.int64) * n_labels + lab[m]
+            uk, inv = np.unique(key, return_inverse=True)
+            part = np.bincount(inv, weights=length, minlength=uk.size)
+            uc, ul = np.divmod(uk, n_labels)
+            total -= np.bincount(uk, weights=part, minlength=size)
+            for relabel, k in fs:
+                total += np.bincount(uc * n_labels + relabel(ul, k), weights=part, minlength=size)
+        total = np.rint(total).astype(np.int64).reshape(n_comp, n_labels)
+        return {name: total[i] for i, name in enumerate(self.components)}
 
     def chrome_trace(self, label_names: Iterable[str] | None = None) -> dict:
         """The recorded intervals as a Chrome/Perfetto `traceEvents` object (times in µs)."""
