@@ -214,6 +214,14 @@ class DramParams:
     least four) and extrapolated over its whole middle row blocks at the per-block rate
     measured there; its last block is timed exactly again. 0: every burst is timed exactly
     (also `set_exact()`). Default: see docs/memory-models.md (error and speed per size)."""
+    gather_sample_bursts: int = attrs.field(default=2048, converter=int, validator=_nonneg,
+                                            metadata=bounds(le=1 << 40))
+    """Gather sampling (assumption A-72): the bursts a scatter-gather (`service_segments`) puts
+    on a channel, when more than 3 x this many, are timed exactly for at least their first
+    `gather_sample_bursts` (in chunks of a quarter of that) and their last half of that; the
+    runs between advance the channel at the rate per burst measured on the head after its first
+    chunk, with refreshes at their tREFI period and each run's row miss counted
+    (`_schedule_sampled`). 0: every burst is timed (also `set_exact()`)."""
     # energy
     act_energy_pj: float = attrs.field(default=0.0, converter=float, validator=_nonneg,
                                      metadata=bounds(le=1e9))
@@ -300,6 +308,7 @@ class DramModel(MemoryModel):
         self.refreshes = 0
         self._serviced_bytes = 0
         self._extrapolated_bytes = 0
+        self._skipped_bursts = 0  # by gather sampling (A-72)
         self._consts = (p.refresh_enabled, self._tccd_l, self._tccd_s, p.tras_ck, p.trp_ck,
                         p.trc_ck, p.trcd_ck, self.banks_per_rank, p.tcl_ck, p.tcwl_ck,
                         self.burst_ck, self._rtw_gap, self._wtr_gap, self._rec_rd, self._rec_wr,
@@ -318,6 +327,7 @@ class DramModel(MemoryModel):
         self._wpend = 0  # buffered write bursts, all channels
         self._carry = [0, 0, 0, 0]  # drained, not yet reported: bursts, misses, ACTs, refreshes
         self._batch_segments = True
+        self._gather_head = p.gather_sample_bursts
         self._init_fast_path()
 
     # ------------------------------------------------------------------ public API
@@ -333,6 +343,7 @@ class DramModel(MemoryModel):
         """Time every burst exactly from now on (stream fast-forward and batched scatter-gather
         off)."""
         self._ff_head = 0
+        self._gather_head = 0
         self._batch_segments = False
 
     def fast_stats(self) -> dict[str, int]:
@@ -378,7 +389,8 @@ class DramModel(MemoryModel):
         count = (addr + n - 1) // bb - first + 1
         ends = np.cumsum(count)
         bursts = np.arange(ends[-1], dtype=np.int64) + np.repeat(first - (ends - count), count)
-        return self._service_gather(bursts, bool(txn.is_write), arrival_ps, txn.nbytes)
+        return self._service_gather(bursts, bool(txn.is_write), arrival_ps, txn.nbytes,
+                                    sample=True)
 
     def service_addresses(self, addresses, is_write, arrival_ps: int) -> MemoryResponse:
         """Time a gather/scatter of one burst per byte address (arrays, all arriving together).
@@ -391,12 +403,15 @@ class DramModel(MemoryModel):
         return self._service_gather(addr // self.burst_bytes, wr if wr.ndim else bool(wr),
                                     arrival_ps, len(addr) * self.burst_bytes)
 
-    def _service_gather(self, bursts: np.ndarray, is_write, arrival_ps: int, nbytes: int) -> MemoryResponse:
-        """Bursts arriving together, through the general path after the write buffers drain."""
+    def _service_gather(self, bursts: np.ndarray, is_write, arrival_ps: int, nbytes: int,
+                        sample: bool = False) -> MemoryResponse:
+        """Bursts arriving together, through the general path after the write buffers drain
+        (`sample`: gather sampling, A-72, where long enough)."""
         self._serviced_bytes += nbytes
         if self._wpend:
             self._drain_all(self._arrival_ck(arrival_ps))
-        return self._service_bursts(bursts, is_write, arrival_ps, nbytes)
+        return self._service_bursts(bursts, is_write, arrival_ps, nbytes,
+                                    sample and len(bursts) > 3 * self._gather_head > 0)
 
     # ------------------------------------------------------------------ decoding
     def _decode(self, bursts: np.ndarray) -> dict[str, np.ndarray]:
@@ -437,11 +452,17 @@ class DramModel(MemoryModel):
             math.ceil(first_data * tck - 1e-6), math.ceil(done * tck - 1e-6),
             nbytes, n_rows - misses, misses, energy)
 
-    def _service_bursts(self, bursts, wr, arrival_ps: int, nbytes: int) -> MemoryResponse:
-        """General path: decode, FR-FCFS order per channel, runs of one (bank, row, dir), schedule."""
-        start, first_data, done, misses, acts, refs = self._schedule(
+    def _service_bursts(self, bursts, wr, arrival_ps: int, nbytes: int,
+                        sample: bool = False) -> MemoryResponse:
+        """General path: decode, FR-FCFS order per channel, runs of one (bank, row, dir), schedule
+        (`sample`: `_schedule_sampled`)."""
+        schedule = self._schedule_sampled if sample else self._schedule
+        skipped = self._skipped_bursts
+        start, first_data, done, misses, acts, refs = schedule(
             self._work(bursts, wr), self._arrival_ck(arrival_ps))
         n = len(bursts)
+        if self._skipped_bursts > skipped:  # extrapolated: the skipped share of the bytes
+            self._extrapolated_bytes += nbytes * (self._skipped_bursts - skipped) // n
         per_wr = not isinstance(wr, bool)
         n_wr = int(np.count_nonzero(wr)) if per_wr else (n if wr else 0)
         return self._response(arrival_ps, start, first_data, done, nbytes, n, n_wr, misses,
@@ -708,8 +729,7 @@ class DramModel(MemoryModel):
         """Advance every channel's state over blocks u .. u + n_mid - 1 (see `_service_stream`);
         returns (misses, ACTs, refreshes) from the refreshes in that span."""
         p = self.params
-        ref_on, trefi, trp, trfc, trcd, tras = (p.refresh_enabled, p.trefi_ck, p.trp_ck,
-                                                p.trfc_ck, p.trcd_ck, p.tras_ck)
+        ref_on, trefi, trcd = p.refresh_enabled, p.trefi_ck, p.trcd_ck
         bpr = self.banks_per_rank
         q_wr = bool(wr)
         # the last block on each bank (newest first): (blocks before the last, bank, row, grp)
@@ -728,14 +748,7 @@ class DramModel(MemoryModel):
             nref = 0
             end = lc + n_mid * per
             if ref_on and st.next_ref <= end:
-                # the refresh rule at the head's end state: PRE of the open banks, tRP, tRFC,
-                # ACT and tRCD; against the column that would have followed (lc + per burst)
-                burst = per / self._ncol
-                open_row, pre_ready, act_ck = st.open_row, st.pre_ready, st.act_ck
-                pre = max((max(pre_ready[b], act_ck[b] + tras) for b in range(self.nbanks)
-                           if open_row[b] >= 0), default=lc) - lc
-                start = max(max(burst / 2, pre) + trp, max(st.act_ready) - lc)
-                stall = start + trfc + trcd - burst
+                stall = self._refresh_stall(st, per / self._ncol)
                 while st.next_ref + nref * trefi <= end:
                     nref += 1
                     end += stall
@@ -1457,6 +1470,104 @@ class DramModel(MemoryModel):
             if closed:
                 self._close_all(st)
         return first_cmd, first_data, done, misses, acts, refs
+
+    def _schedule_sampled(self, work, arr: int):
+        """`_schedule` with gather sampling (A-72, `gather_sample_bursts` = H): on a channel with
+        more than 3 H bursts, a head of whole runs is timed in chunks of H / 4 until at least H
+        bursts are done (the first chunk lets the queue settle; the bus-tail advance over the
+        others, less a `_refresh_stall` per refresh in them, is the rate per burst), the runs up
+        to the last H / 2 bursts are skipped by `_skip`, and the rest is timed. Other channels
+        are timed in full."""
+        head = self._gather_head
+        chunk = max(head // 4, 1)
+        first_cmd = first_data = _NEVER
+        done = _NEG
+        misses = acts = refs = 0
+
+        def timed(st, runs, close):
+            nonlocal first_cmd, first_data, done, misses, acts, refs
+            s, fd, dn, mi, ac, rf = self._schedule([(st, runs)], arr, close)
+            first_cmd, first_data, done = min(first_cmd, s), min(first_data, fd), max(done, dn)
+            misses, acts, refs = misses + mi, acts + ac, refs + rf
+            return rf
+
+        for st, runs in work:
+            cum = np.cumsum([r[3] for r in runs])
+            i = 0
+            if cum[-1] > 3 * head:
+                tail = int(np.searchsorted(cum, cum[-1] - head // 2))  # first run of the tail
+                meas_b = meas_ck = meas_rf = 0
+                while i < tail and (i == 0 or cum[i - 1] < head):
+                    done_b = int(cum[i - 1]) if i else 0
+                    j = min(int(np.searchsorted(cum, done_b + chunk)) + 1, tail)
+                    lc0 = st.last_col
+                    rf = timed(st, runs[i:j], False)
+                    if i:
+                        meas_b += int(cum[j - 1]) - done_b
+                        meas_ck += st.last_col - lc0
+                        meas_rf += rf
+                    i = j
+                if i < tail and meas_b:
+                    rate = meas_ck / meas_b
+                    free = (meas_ck - meas_rf * self._refresh_stall(st, rate)) / meas_b
+                    mi, rf = self._skip(st, runs[i:tail], free if free > 0 else rate)
+                    misses, acts, refs = misses + mi, acts + mi, refs + rf
+                    i = tail
+            timed(st, runs[i:], True)
+        return first_cmd, first_data, done, misses, acts, refs
+
+    def _skip(self, st: _Channel, runs, per_burst: float) -> tuple[int, int]:
+        """Advance channel `st` over `runs` without timing them (A-72): the bus tail moves by
+        per_burst x their bursts plus a refresh stall (`_refresh_stall`) per tREFI due in that
+        span, and every time of the channel moves with it. Each refresh closes the rows at the
+        burst it falls on; a run on a row other than its bank's open one is a miss, and each
+        bank is left open on the row of its last run. Returns (misses = ACTs, refreshes)."""
+        p = self.params
+        n = sum(r[3] for r in runs)
+        lc = st.last_col
+        end = lc + n * per_burst
+        ref_at = []  # bursts done when each refresh falls
+        if p.refresh_enabled and st.next_ref <= end:
+            stall = self._refresh_stall(st, per_burst)
+            while st.next_ref + len(ref_at) * p.trefi_ck <= end:
+                ref_at.append((st.next_ref + len(ref_at) * (p.trefi_ck - stall) - lc) / per_burst)
+                end += stall
+        open_row = st.open_row
+        misses = done = k = 0
+        nxt = ref_at[0] if ref_at else _NEVER
+        for b, row, _g, cnt, _w in runs:
+            if done >= nxt:
+                open_row[:] = [-1] * len(open_row)
+                k += 1
+                nxt = ref_at[k] if k < len(ref_at) else _NEVER
+            if open_row[b] != row:
+                open_row[b] = row
+                misses += 1
+            done += cnt
+        span = round(end) - lc
+        for name in ("act_ck", "pre_ready", "act_ready", "col_ready", "bank_col"):
+            setattr(st, name, [x + span if x > _NEG else x for x in getattr(st, name)])
+        st.act_t = [[t + span for t in at] for at in st.act_t]
+        st.q_rd[:] = [x + span for x in st.q_rd]
+        st.q_wr[:] = [x + span for x in st.q_wr]
+        st.holes[:] = [[h[0] + span, h[1], h[2], h[3] + span, h[4], h[5]] for h in st.holes]
+        st.last_col = lc + span
+        st.next_ref += len(ref_at) * p.trefi_ck
+        self.refreshes += len(ref_at)
+        self._skipped_bursts += n
+        return misses, len(ref_at)
+
+    def _refresh_stall(self, st: _Channel, burst_ck: float) -> float:
+        """Bus-tail delay of one refresh at channel `st`'s state, against the column that would
+        have followed the bus tail (one burst of `burst_ck` later): PRE of the open banks (after
+        tRAS / recovery), tRP, tRFC, then ACT and tRCD."""
+        p = self.params
+        lc = st.last_col
+        open_row, pre_ready, act_ck = st.open_row, st.pre_ready, st.act_ck
+        pre = max((max(pre_ready[b], act_ck[b] + p.tras_ck) for b in range(self.nbanks)
+                   if open_row[b] >= 0), default=lc) - lc
+        start = max(max(burst_ck / 2, pre) + p.trp_ck, max(st.act_ready) - lc)
+        return start + p.trfc_ck + p.trcd_ck - burst_ck
 
     def _close_all(self, st: _Channel) -> None:
         """Precharge every open bank as early as allowed (closed-page policy)."""
