@@ -194,8 +194,9 @@ def test_virtual_splice_equals_its_materialized_twin(seed, n_windows):
     assert rec.busy_ps() == twin.busy_ps()
     got, want = rec.busy_by_label(6), twin.busy_by_label(6)
     assert all(np.array_equal(got[k], want[k]) for k in want)
-    a, b = rec.arrays(), twin.arrays()
-    assert all(np.array_equal(a[k], b[k]) for k in a)
+    rows = (lambda r: sorted(zip(*(r.arrays()[k].tolist() for k in
+                                   ("start", "end", "comp", "label", "activity")))))
+    assert rows(rec) == rows(twin)  # the same intervals (laid out in another order)
     if shift:  # a spliced timeline is final
         with pytest.raises(RuntimeError):
             rec.splice_many(windows)

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import simpy
+from tlm.activity import merge_intervals
 from hypothesis import given, settings, strategies as st
 
 from tlm import (
@@ -181,3 +182,44 @@ def test_recorder_merges_back_to_back_intervals_and_exports_chrome_trace():
     assert xs[1]["args"]["label"] == "op1"
     names = {e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "thread_name"}
     assert names == {"acc.pe"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 500), st.integers(0, 60)), max_size=60))
+def test_merge_intervals_is_the_union(pairs):
+    """Against a per-picosecond mask: the merged intervals cover exactly the union, sorted,
+    disjoint and not touching (empty intervals dropped)."""
+    starts = np.array([a for a, _ in pairs], np.int64)
+    ends = np.array([a + n for a, n in pairs], np.int64)
+    ms, me = merge_intervals(starts, ends)
+    covered = np.zeros(600, bool)
+    for a, b in zip(starts, ends):
+        covered[a:b] = True
+    got = np.zeros(600, bool)
+    for a, b in zip(ms, me):
+        got[a:b] = True
+    assert np.array_equal(got, covered)
+    assert np.all(me > ms) and np.all(ms[1:] > me[:-1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_breakdowns_by_time_slices_equal_one_union(seed):
+    """The class unions are merged slice by slice (`_SLICE` intervals); slices of 2 intervals
+    give the same breakdowns as one slice."""
+    import tlm.activity as activity
+
+    rng = np.random.default_rng(seed)
+    rec = ActivityRecorder()
+    ids = [rec.register("pe", "compute"), rec.register("vec", "compute"), rec.register("dram", "memory")]
+    for _ in range(60):
+        s = int(rng.integers(0, 2000))
+        rec.record(ids[int(rng.integers(0, 3))], s, s + int(rng.integers(1, 150)), int(rng.integers(0, 4)))
+    bounds = np.sort(rng.integers(0, 2300, size=9))
+    whole = rec.breakdowns(bounds)
+    old = activity._SLICE
+    try:
+        activity._SLICE = 2
+        assert rec.breakdowns(bounds) == whole
+    finally:
+        activity._SLICE = old

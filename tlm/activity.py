@@ -26,6 +26,7 @@ import numpy as np
 
 CLASSES = ("compute", "memory", "other")
 _FOREVER = 1 << 62  # the end of the last segment of a spliced timeline
+_SLICE = 1 << 18  # intervals of the busiest component per time slice of a union
 
 
 @attrs.frozen
@@ -50,19 +51,20 @@ class Breakdown:
 def merge_intervals(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted, disjoint union of possibly overlapping intervals (empty ones dropped)."""
     keep = ends > starts
-    starts, ends = starts[keep], ends[keep]
+    if not keep.all():
+        starts, ends = starts[keep], ends[keep]
+    del keep
     if starts.size == 0:
-        return starts, ends
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], np.maximum.accumulate(ends[order])
-    new_run = np.empty(starts.size, dtype=bool)
-    new_run[0] = True
-    new_run[1:] = starts[1:] > ends[:-1]
-    run_id = np.cumsum(new_run) - 1
-    merged_starts = starts[new_run]
-    merged_ends = np.zeros(merged_starts.size, dtype=ends.dtype)
-    np.maximum.at(merged_ends, run_id, ends)
-    return merged_starts, merged_ends
+        return starts.copy(), ends.copy()
+    if np.any(starts[1:] < starts[:-1]):  # recorded out of order: sort (else skip the copy)
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], ends[order]
+        del order
+    ends = np.maximum.accumulate(ends)
+    last = np.flatnonzero(starts[1:] > ends[:-1])  # the last interval of each run but the final
+    # a run ends where the next interval starts after it; its end is the running maximum there
+    return (np.concatenate((starts[:1], starts[last + 1])),
+            np.concatenate((ends[last], ends[-1:])))
 
 
 def coverage(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -90,16 +92,13 @@ class ActivityRecorder:
         self.virtual = virtual
         """Keep splices as segment descriptions (see `splice_many`)."""
         self._segments = None
+        self._union_cache = None
         self.components: list[str] = []
         self.component_class: list[str] = []
         self.activities: list[str] = []
         self._activity_ids: dict[str, int] = {}
-        self._start = array("q")
-        self._end = array("q")
-        self._comp = array("i")
-        self._label = array("i")
-        self._act = array("i")
-        self._last: dict[int, int] = {}  # component -> index of its latest interval
+        self._parts: list[tuple[array, array, array, array]] = []
+        """Per component, its intervals: start and end (ps), label and activity, in record order."""
 
     def register(self, name: str, cls: str) -> int:
         """Declare a component; returns the id to record with."""
@@ -109,6 +108,7 @@ class ActivityRecorder:
             raise ValueError(f"component {name!r} is already registered")
         self.components.append(name)
         self.component_class.append(cls)
+        self._parts.append((array("q"), array("q"), array("i"), array("i")))
         return len(self.components) - 1
 
     def activity_id(self, activity: str) -> int:
@@ -122,22 +122,15 @@ class ActivityRecorder:
         """Record that component `comp` was busy over [start_ps, end_ps)."""
         if end_ps <= start_ps:
             return
-        last = self._last.get(comp)
-        if (
-            last is not None
-            and self._label[last] == label
-            and self._act[last] == activity
-            and self._start[last] <= start_ps <= self._end[last]
-        ):
-            if end_ps > self._end[last]:
-                self._end[last] = end_ps
+        st, en, lab, act = self._parts[comp]
+        if st and lab[-1] == label and act[-1] == activity and st[-1] <= start_ps <= en[-1]:
+            if end_ps > en[-1]:
+                en[-1] = end_ps
             return
-        self._last[comp] = len(self._start)
-        self._start.append(start_ps)
-        self._end.append(end_ps)
-        self._comp.append(comp)
-        self._label.append(label)
-        self._act.append(activity)
+        st.append(start_ps)
+        en.append(end_ps)
+        lab.append(label)
+        act.append(activity)
 
     def splice(self, t0_ps: int, t1_ps: int, copies: int,
                relabel: Callable[[np.ndarray, int], np.ndarray]) -> int:
@@ -175,11 +168,11 @@ class ActivityRecorder:
             return 0
         vs.append(cur + shift), ss.append(cur), se.append(_FOREVER), fn.append(None)
         self._segments = (np.array(vs, np.int64), np.array(ss, np.int64), np.array(se, np.int64), fn)
-        self._last = {}
+        self._union_cache = None
         if not self.virtual:
-            self._start, self._end, self._comp, self._label, self._act = (
-                _packed(code, c) for code, c in zip("qqiii", self._spliced_columns()))
+            cols = self._spliced_columns()
             self._segments = None
+            self._load(cols)
         return shift
 
     def materialized(self) -> "ActivityRecorder":
@@ -188,9 +181,16 @@ class ActivityRecorder:
         twin = ActivityRecorder(virtual=False)
         twin.components, twin.component_class = list(self.components), list(self.component_class)
         twin.activities, twin._activity_ids = list(self.activities), dict(self._activity_ids)
-        twin._start, twin._end, twin._comp, twin._label, twin._act = (
-            _packed(code, c) for code, c in zip("qqiii", self._spliced_columns()))
+        twin._load(self._spliced_columns())
         return twin
+
+    def _load(self, cols: Sequence[np.ndarray]) -> None:
+        """Replace the intervals by (start, end, comp, label, activity) columns."""
+        s, e, comp, lab, act = cols
+        self._parts = []
+        for i in range(len(self.components)):
+            m = comp == i
+            self._parts.append(tuple(_packed(code, c[m]) for code, c in zip("qqii", (s, e, lab, act))))
 
     def _spliced_columns(self) -> list[np.ndarray]:
         """(start, end, comp, label, activity) of the spliced timeline: each segment's intervals
@@ -210,10 +210,19 @@ class ActivityRecorder:
                 for i, x in enumerate((s, e, comp, lab, act))]
 
     # ---- derived views -------------------------------------------------------------------
+    def _part(self, comp: int) -> tuple[np.ndarray, ...]:
+        """Component `comp`'s recorded (start, end, label, activity) as numpy views (no copy)."""
+        return tuple(np.frombuffer(a, dtype=np.int64 if a.typecode == "q" else np.int32)
+                     for a in self._parts[comp])
+
     def _columns(self) -> tuple[np.ndarray, ...]:
-        """The recorded intervals as read-only numpy views (no copy)."""
-        return tuple(np.frombuffer(arr, dtype=np.int64 if arr.typecode == "q" else np.int32)
-                     for arr in (self._start, self._end, self._comp, self._label, self._act))
+        """Every recorded interval, component by component: (start, end, comp, label, activity)."""
+        parts = [self._part(i) for i in range(len(self._parts))]
+        if not parts:
+            return tuple(np.zeros(0, np.int64 if k < 2 else np.int32) for k in range(5))
+        comp = np.concatenate([np.full(len(p[0]), i, np.int32) for i, p in enumerate(parts)])
+        s, e, lab, act = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        return s, e, comp, lab, act
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The timeline's intervals (copies; a spliced timeline's segments laid out)."""
@@ -221,48 +230,90 @@ class ActivityRecorder:
 
     def end_ps(self) -> int:
         """End of the last recorded activity (on the spliced timeline)."""
-        if not self._end:
-            return 0
-        s, e = self._columns()[:2]
-        if self._segments is None:
-            return int(e.max())
-        for v, a, b, _ in reversed(list(zip(*self._segments))):  # the last segment with activity
-            m = (s < b) & (e > a)
-            if m.any():
-                return int(min(int(e[m].max()), int(b)) - a + v)
-        return 0
+        best = 0
+        for i in range(len(self._parts)):
+            s, e = self._part(i)[:2]
+            if not e.size:
+                continue
+            if self._segments is None:
+                best = max(best, int(e.max()))
+                continue
+            for v, a, b, _ in reversed(list(zip(*self._segments))):  # its last segment with activity
+                m = (s < b) & (e > a)
+                if m.any():
+                    best = max(best, int(min(int(e[m].max()), int(b)) - a + v))
+                    break
+        return best
 
-    def _virtual_coverage(self, starts: np.ndarray, ends: np.ndarray, points) -> np.ndarray:
-        """`coverage` of recorded disjoint intervals at points of the spliced timeline."""
+    def _virtual_coverage(self, cov: Callable[[np.ndarray], np.ndarray], points) -> np.ndarray:
+        """Coverage at points of the spliced timeline, from `cov`: the coverage of some recorded
+        intervals at recorded-timeline points."""
         points = np.asarray(points, dtype=np.int64)
         if self._segments is None:
-            return coverage(starts, ends, points)
+            return cov(points)
         vs, ss, se, _ = self._segments
-        seg = coverage(starts, ends, np.concatenate((ss, se)))
-        inside = seg[len(ss):] - seg[:len(ss)]
-        prefix = np.concatenate(([0], np.cumsum(inside)))
         j = np.maximum(np.searchsorted(vs, points, side="right") - 1, 0)
         src = np.minimum(ss[j] + (points - vs[j]), se[j])
-        return prefix[j] + coverage(starts, ends, src) - seg[j]
+        n = len(ss)
+        c = cov(np.concatenate((ss, se, src)))
+        at_start = c[:n]
+        prefix = np.concatenate(([0], np.cumsum(c[n:2 * n] - at_start)))
+        return prefix[j] + c[2 * n:] - at_start[j]
 
-    def _class_union(self, cols, cls: str):
-        ids = [i for i, c in enumerate(self.component_class) if c == cls]
-        mask = np.isin(cols[2], ids)
-        return merge_intervals(cols[0][mask], cols[1][mask])
+    def _unions(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each component's recorded busy intervals merged (sorted, disjoint), cached until the
+        next recording or splice."""
+        key = tuple(len(p[0]) for p in self._parts)
+        if self._union_cache is None or self._union_cache[0] != key:
+            out = []
+            for i in range(len(self._parts)):
+                s, e = self._part(i)[:2]
+                out.append(merge_intervals(s, e))
+            self._union_cache = (key, out)
+        return self._union_cache[1]
+
+    def _union_coverage(self, comps: set[int], points: np.ndarray) -> np.ndarray:
+        """Coverage of the union of components `comps`' intervals at recorded-timeline points,
+        merged one time slice of about `_SLICE` intervals at a time (the union of them all is
+        never built: its temporaries would be several times the timeline)."""
+        unions = [u for i, u in enumerate(self._unions()) if i in comps and u[0].size]
+        out = np.zeros(len(points), np.int64)
+        if not unions:
+            return out
+        order = np.argsort(points, kind="stable")
+        sp = points[order]
+        edges = max(unions, key=lambda u: u[0].size)[0][_SLICE::_SLICE].tolist() + [_FOREVER]
+        got = np.empty(len(sp), np.int64)
+        base, lo = 0, -_FOREVER
+        for hi in edges:
+            ps, pe = [], []
+            for us, ue in unions:  # each union's intervals meeting [lo, hi), clipped to it
+                i0, i1 = int(np.searchsorted(ue, lo, "right")), int(np.searchsorted(us, hi, "left"))
+                if i1 > i0:
+                    cs, ce = us[i0:i1].copy(), ue[i0:i1].copy()
+                    cs[0], ce[-1] = max(cs[0], lo), min(ce[-1], hi)
+                    ps.append(cs)
+                    pe.append(ce)
+            ms, me = merge_intervals(np.concatenate(ps), np.concatenate(pe)) if ps else (sp[:0], sp[:0])
+            j0, j1 = np.searchsorted(sp, lo, "left"), np.searchsorted(sp, hi, "left")
+            got[j0:j1] = base + coverage(ms, me, sp[j0:j1])
+            base += int((me - ms).sum())
+            lo = hi
+        out[order] = got
+        return out
 
     def breakdowns(self, bounds: Sequence[int]) -> list[Breakdown]:
         """Breakdown of each window [bounds[i], bounds[i+1]); bounds must be non-decreasing."""
         b = np.asarray(bounds, dtype=np.int64)
         if b.size < 2 or np.any(np.diff(b) < 0):
             raise ValueError("bounds must hold at least two non-decreasing times")
-        cols = self._columns()
-        cs, ce = self._class_union(cols, "compute")
-        ms, me = self._class_union(cols, "memory")
-        del cols
-        us, ue = merge_intervals(np.concatenate((cs, ms)), np.concatenate((ce, me)))
-        comp = np.diff(self._virtual_coverage(cs, ce, b))
-        mem = np.diff(self._virtual_coverage(ms, me, b))
-        union = np.diff(self._virtual_coverage(us, ue, b))
+        cls = {c: {i for i, k in enumerate(self.component_class) if k == c} for c in CLASSES}
+
+        def cov(comps: set[int]) -> np.ndarray:
+            return np.diff(self._virtual_coverage(lambda p: self._union_coverage(comps, p), b))
+
+        comp, mem = cov(cls["compute"]), cov(cls["memory"])
+        union = cov(cls["compute"] | cls["memory"])
         width = np.diff(b)
         return [
             Breakdown(int(w), int(c), int(m), int(c + m - u), int(w - u))
@@ -271,40 +322,34 @@ class ActivityRecorder:
 
     def busy_ps(self) -> dict[str, int]:
         """Busy time per component: the length of the union of its intervals."""
-        s, e, comp = self._columns()[:3]
         far = np.array([_FOREVER], np.int64)
-        out = {}
-        for i, name in enumerate(self.components):
-            mask = comp == i
-            ms, me = merge_intervals(s[mask], e[mask])
-            out[name] = int(self._virtual_coverage(ms, me, far)[0]) if ms.size else 0
-        return out
+        return {name: int(self._virtual_coverage(lambda p, u=u: coverage(*u, p), far)[0])
+                for name, u in zip(self.components, self._unions())}
 
     def busy_by_label(self, n_labels: int) -> dict[str, np.ndarray]:
         """Summed interval length per component and label (shape: n_labels), in ps."""
-        s, e, comp, lab, _ = self._columns()
-        n_comp = len(self.components)
-        keep = lab >= 0
-        s, e, comp, lab = s[keep], e[keep], comp[keep], lab[keep]
-        size = n_comp * n_labels
-        total = np.bincount(comp.astype(np.int64) * n_labels + lab, weights=e - s,
-                            minlength=size)
         windows: dict[tuple[int, int], list] = {}
         for _, a, b, f in zip(*self._segments) if self._segments is not None else ():
             if f is not None:
                 windows.setdefault((int(a), int(b)), []).append(f)
-        for (a, b), fs in windows.items():  # a copied window: its own part out, its copies in
-            m = (s < b) & (e > a)
-            length = np.minimum(e[m], b) - np.maximum(s[m], a)
-            key = comp[m].astype(np.int64) * n_labels + lab[m]
-            uk, inv = np.unique(key, return_inverse=True)
-            part = np.bincount(inv, weights=length, minlength=uk.size)
-            uc, ul = np.divmod(uk, n_labels)
-            total -= np.bincount(uk, weights=part, minlength=size)
-            for relabel, k in fs:
-                total += np.bincount(uc * n_labels + relabel(ul, k), weights=part, minlength=size)
-        total = np.rint(total).astype(np.int64).reshape(n_comp, n_labels)
-        return {name: total[i] for i, name in enumerate(self.components)}
+        out = {}
+        for i, name in enumerate(self.components):
+            cs, ce, cl = self._part(i)[:3]
+            m = cl >= 0
+            if not m.all():
+                cs, ce, cl = cs[m], ce[m], cl[m]
+            del m
+            total = np.bincount(cl, weights=ce - cs, minlength=n_labels)
+            for (a, b), fs in windows.items():  # a copied window: its own part out, copies in
+                m = (cs < b) & (ce > a)
+                length = np.minimum(ce[m], b) - np.maximum(cs[m], a)
+                ul, inv = np.unique(cl[m].astype(np.int64), return_inverse=True)
+                part = np.bincount(inv, weights=length, minlength=ul.size)
+                total[ul] -= part
+                for relabel, k in fs:
+                    total += np.bincount(relabel(ul, k), weights=part, minlength=n_labels)
+            out[name] = np.rint(total).astype(np.int64)
+        return out
 
     def chrome_trace(self, label_names: Iterable[str] | None = None) -> dict:
         """The recorded intervals as a Chrome/Perfetto `traceEvents` object (times in µs)."""
